@@ -1,0 +1,262 @@
+package actortest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/protows/protows/actor"
+)
+
+// DefaultTimeout is how long the Expect methods wait.
+const DefaultTimeout = 5 * time.Second
+
+// Conn runs a handler as a real connection actor, in a proto.actor system
+// of its own, over an in-memory socket the test plays the peer of.
+type Conn struct {
+	// Timeout bounds every wait of the Expect methods (DefaultTimeout).
+	Timeout time.Duration
+
+	tb   testing.TB
+	sys  *protoactor.ActorSystem
+	sup  *actor.Supervisor
+	pid  *protoactor.PID
+	p    *pipe
+	rec  *recorder
+	read int // frames of p.sent already returned by Next
+}
+
+// Option configures New.
+type Option func(*settings)
+
+type settings struct {
+	conn        []actor.Option
+	subprotocol string
+	sys         *protoactor.ActorSystem
+}
+
+// WithConnOptions passes connection options (keepalive, limits, logger, …)
+// to the actor. Keepalive is off unless set here.
+func WithConnOptions(opts ...actor.Option) Option {
+	return func(s *settings) { s.conn = append(s.conn, opts...) }
+}
+
+// WithSubprotocol makes Context.Subprotocol report p.
+func WithSubprotocol(p string) Option { return func(s *settings) { s.subprotocol = p } }
+
+// WithSystem runs the connection in sys instead of a new system.
+func WithSystem(sys *protoactor.ActorSystem) Option { return func(s *settings) { s.sys = sys } }
+
+// New spawns h as a connection actor and returns the peer's side. The actor
+// and, unless WithSystem was given, its system are stopped when the test
+// ends.
+func New(tb testing.TB, h actor.Handler, opts ...Option) *Conn {
+	tb.Helper()
+	var s settings
+	for _, o := range opts {
+		o(&s)
+	}
+	cfg, err := actor.NewConfig(append([]actor.Option{actor.WithKeepalive(0, 0)}, s.conn...)...)
+	if err != nil {
+		tb.Fatalf("actortest: %v", err)
+	}
+	sys := s.sys
+	if sys == nil {
+		sys = protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+			return slog.New(slog.DiscardHandler)
+		}))
+	}
+	c := &Conn{Timeout: DefaultTimeout, tb: tb, sys: sys, p: newPipe(s.subprotocol)}
+	c.rec = &recorder{Handler: h, done: make(chan struct{})}
+	c.sup = actor.NewSupervisor(sys, nil)
+	c.pid, err = c.sup.Spawn(cfg.Props(c.rec, c.p))
+	if err != nil {
+		tb.Fatalf("actortest: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+		defer cancel()
+		if err := c.sup.Stop(ctx); err != nil {
+			tb.Errorf("actortest: connection did not stop: %v", err)
+		}
+		if s.sys == nil {
+			sys.Shutdown()
+		}
+	})
+	return c
+}
+
+// recorder passes every callback to the handler and records Terminate.
+type recorder struct {
+	actor.Handler
+	mu     sync.Mutex
+	calls  int
+	reason actor.Reason
+	done   chan struct{}
+}
+
+func (r *recorder) Terminate(c *actor.Context, reason actor.Reason) {
+	r.mu.Lock()
+	r.calls++
+	first := r.calls == 1
+	if first {
+		r.reason = reason
+	}
+	r.mu.Unlock()
+	if first {
+		defer close(r.done)
+	}
+	r.Handler.Terminate(c, reason)
+}
+
+// PID returns the connection actor's PID.
+func (c *Conn) PID() *protoactor.PID { return c.pid }
+
+// System returns the actor system the connection runs in.
+func (c *Conn) System() *protoactor.ActorSystem { return c.sys }
+
+// In sends f from the peer: a text or binary message, a ping or a pong.
+// Text is delivered as given, so invalid UTF-8 can be tested.
+func (c *Conn) In(f actor.Frame) { c.p.in <- peerEvent{frame: f} }
+
+// InText sends a text message from the peer.
+func (c *Conn) InText(s string) { c.In(actor.Text(s)) }
+
+// InBinary sends a binary message from the peer.
+func (c *Conn) InBinary(b []byte) { c.In(actor.Binary(b)) }
+
+// Ping sends a ping from the peer; the pong is answered automatically and
+// shows up in Next.
+func (c *Conn) Ping(data string) { c.In(actor.Frame{Type: actor.PingMessage, Data: []byte(data)}) }
+
+// Pong sends a pong from the peer.
+func (c *Conn) Pong(data string) { c.In(actor.Frame{Type: actor.PongMessage, Data: []byte(data)}) }
+
+// PeerClose sends a close frame from the peer.
+func (c *Conn) PeerClose(code actor.CloseCode, reason string) {
+	c.p.in <- peerEvent{close: &actor.CloseError{Code: code, Reason: reason}}
+}
+
+// ProtocolError makes the socket fail as if the peer broke the protocol;
+// the socket sends a close frame with code.
+func (c *Conn) ProtocolError(code actor.CloseCode, err error) {
+	c.p.in <- peerEvent{protocol: &actor.ProtocolError{Code: code, Err: err}}
+}
+
+// Drop makes the network fail: the socket ends without a close frame.
+func (c *Conn) Drop() { c.p.in <- peerEvent{drop: true} }
+
+// Send sends msg to the connection from outside any actor; it reaches
+// HandleInfo.
+func (c *Conn) Send(msg any) { c.sys.Root.Send(c.pid, msg) }
+
+// StallWrites makes the peer stop reading: writes block until ResumeWrites
+// or the socket is closed.
+func (c *Conn) StallWrites() {
+	c.p.mu.Lock()
+	if c.p.stall == nil {
+		c.p.stall = make(chan struct{})
+	}
+	c.p.mu.Unlock()
+}
+
+// ResumeWrites lets stalled writes go on.
+func (c *Conn) ResumeWrites() {
+	c.p.mu.Lock()
+	if c.p.stall != nil {
+		close(c.p.stall)
+		c.p.stall = nil
+	}
+	c.p.mu.Unlock()
+}
+
+// Next returns the next frame written to the peer, waiting up to Timeout.
+func (c *Conn) Next() (Sent, error) {
+	deadline := time.NewTimer(c.Timeout)
+	defer deadline.Stop()
+	for {
+		c.p.mu.Lock()
+		if c.read < len(c.p.sent) {
+			s := c.p.sent[c.read]
+			c.read++
+			c.p.mu.Unlock()
+			return s, nil
+		}
+		c.p.mu.Unlock()
+		select {
+		case <-c.p.notify:
+		case <-deadline.C:
+			return Sent{}, fmt.Errorf("actortest: nothing written to the peer within %v", c.Timeout)
+		}
+	}
+}
+
+// NextData returns the next data frame written to the peer, skipping pings
+// and pongs.
+func (c *Conn) NextData() (Sent, error) {
+	for {
+		s, err := c.Next()
+		if err != nil || s.Close || s.Frame.IsData() {
+			return s, err
+		}
+	}
+}
+
+// ExpectFrame fails the test unless the next data frame written is want.
+func (c *Conn) ExpectFrame(want actor.Frame) {
+	c.tb.Helper()
+	got, err := c.NextData()
+	if err != nil {
+		c.tb.Fatalf("expected %v: %v", want, err)
+	}
+	if got.Close || got.Frame.Type != want.Type || string(got.Frame.Data) != string(want.Data) {
+		c.tb.Fatalf("expected %v, the connection wrote %v", want, got)
+	}
+}
+
+// ExpectText fails the test unless the next data frame written is the text s.
+func (c *Conn) ExpectText(s string) { c.tb.Helper(); c.ExpectFrame(actor.Text(s)) }
+
+// ExpectClose fails the test unless the next frame written, skipping pings
+// and pongs, is a close frame with code; it returns the close reason.
+func (c *Conn) ExpectClose(code actor.CloseCode) string {
+	c.tb.Helper()
+	got, err := c.NextData()
+	if err != nil {
+		c.tb.Fatalf("expected close %v: %v", code, err)
+	}
+	if !got.Close || got.Code != code {
+		c.tb.Fatalf("expected close %v, the connection wrote %v", code, got)
+	}
+	return got.Reason
+}
+
+// Terminated waits for Terminate and returns its reason. It fails the test
+// if Terminate does not run within Timeout.
+func (c *Conn) Terminated() actor.Reason {
+	c.tb.Helper()
+	select {
+	case <-c.rec.done:
+	case <-time.After(c.Timeout):
+		c.tb.Fatalf("Terminate was not called within %v", c.Timeout)
+	}
+	c.rec.mu.Lock()
+	defer c.rec.mu.Unlock()
+	return c.rec.reason
+}
+
+// TerminateCalls returns how often Terminate has run so far (a correct
+// connection runs it exactly once).
+func (c *Conn) TerminateCalls() int {
+	c.rec.mu.Lock()
+	defer c.rec.mu.Unlock()
+	return c.rec.calls
+}
+
+// SocketClosed reports whether the connection has closed its socket.
+func (c *Conn) SocketClosed() bool { return c.p.isClosed() }

@@ -1,0 +1,132 @@
+package actor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// OverflowPolicy says what happens when a frame is pushed to a connection
+// whose outbound queue is full, because the peer reads slower than frames
+// are pushed.
+type OverflowPolicy uint8
+
+// Overflow policies. Every dropped frame is counted in the metrics.
+const (
+	// OverflowClose drops the queue and closes the connection with 1013
+	// (try again later). Push returns ErrOutboxFull. The default.
+	OverflowClose OverflowPolicy = iota
+	// OverflowDropOldest drops the oldest queued data frame to make room.
+	OverflowDropOldest
+	// OverflowDropNewest drops the frame being pushed; Push returns
+	// ErrOutboxFull.
+	OverflowDropNewest
+)
+
+// String returns the policy's name.
+func (p OverflowPolicy) String() string {
+	switch p {
+	case OverflowClose:
+		return "close"
+	case OverflowDropOldest:
+		return "drop-oldest"
+	case OverflowDropNewest:
+		return "drop-newest"
+	}
+	return fmt.Sprintf("OverflowPolicy(%d)", uint8(p))
+}
+
+// Defaults applied by [NewConfig].
+const (
+	DefaultOutboundFrames = 1024
+	DefaultOutboundBytes  = 16 << 20
+	DefaultPingInterval   = 30 * time.Second
+	DefaultCloseTimeout   = 5 * time.Second
+)
+
+// inboundWindow is how many messages the reader may have queued for the
+// actor before it stops reading: backpressure on a peer that sends faster
+// than its handler keeps up.
+const inboundWindow = 32
+
+// Config holds validated connection settings shared by every connection a
+// server or test spawns. Build one with [NewConfig]; it is immutable.
+type Config struct {
+	logger         *slog.Logger
+	outboundFrames int
+	outboundBytes  int
+	overflow       OverflowPolicy
+	pingInterval   time.Duration
+	pongTimeout    time.Duration
+	closeTimeout   time.Duration
+	metrics        *Metrics
+}
+
+// Option configures connections.
+type Option func(*Config)
+
+// WithLogger sets the logger; by default connections log through their actor
+// system's logger. Records carry the attributes "conn" (the actor id) and
+// "remote" (the peer address).
+func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.logger = l } }
+
+// WithOutboundLimit bounds the frames queued for a peer that reads slowly:
+// at most frames frames and bytes bytes of payload (default 1024 frames and
+// 16 MiB). Past either, the overflow policy applies.
+func WithOutboundLimit(frames, bytes int) Option {
+	return func(c *Config) { c.outboundFrames, c.outboundBytes = frames, bytes }
+}
+
+// WithOverflowPolicy sets what happens when the outbound queue is full
+// (default OverflowClose).
+func WithOverflowPolicy(p OverflowPolicy) Option { return func(c *Config) { c.overflow = p } }
+
+// WithKeepalive pings the peer every interval and closes the connection
+// (ReasonTimeout, close code 1001) when neither a pong nor any other frame
+// arrives within pongTimeout of a ping. A zero pongTimeout means interval;
+// a zero interval turns keepalive off. Default: 30 s and 30 s.
+func WithKeepalive(interval, pongTimeout time.Duration) Option {
+	return func(c *Config) { c.pingInterval, c.pongTimeout = interval, pongTimeout }
+}
+
+// WithCloseTimeout bounds the close handshake: after sending a close frame
+// the connection waits this long for the peer's close before it drops the
+// TCP connection (default 5 s).
+func WithCloseTimeout(d time.Duration) Option { return func(c *Config) { c.closeTimeout = d } }
+
+// WithMetrics records connection metrics into m.
+func WithMetrics(m *Metrics) Option { return func(c *Config) { c.metrics = m } }
+
+// NewConfig applies opts over the defaults and validates the result.
+func NewConfig(opts ...Option) (*Config, error) {
+	c := &Config{
+		outboundFrames: DefaultOutboundFrames,
+		outboundBytes:  DefaultOutboundBytes,
+		pingInterval:   DefaultPingInterval,
+		closeTimeout:   DefaultCloseTimeout,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	var errs []error
+	if c.outboundFrames < 1 || c.outboundBytes < 1 {
+		errs = append(errs, fmt.Errorf("protows: outbound limit must allow at least one frame and one byte, got %d frames, %d bytes", c.outboundFrames, c.outboundBytes))
+	}
+	if c.overflow > OverflowDropNewest {
+		errs = append(errs, fmt.Errorf("protows: unknown overflow policy %d", c.overflow))
+	}
+	if c.pingInterval < 0 || c.pongTimeout < 0 {
+		errs = append(errs, errors.New("protows: keepalive durations must not be negative"))
+	}
+	if c.closeTimeout <= 0 {
+		errs = append(errs, errors.New("protows: close timeout must be positive"))
+	}
+	if c.pongTimeout == 0 {
+		c.pongTimeout = c.pingInterval
+	}
+	if c.metrics == nil {
+		c.metrics = noopMetrics()
+	}
+	return c, errors.Join(errs...)
+}

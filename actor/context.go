@@ -1,0 +1,113 @@
+package actor
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+)
+
+// Context is what a callback reaches its connection through: push frames,
+// close, talk to other actors, schedule messages to itself, log. It is valid
+// only during the callback it was passed to; never keep it or use it from
+// another goroutine (send the connection's PID a message instead).
+type Context struct {
+	a *conn
+}
+
+// Push queues a data frame for the peer. Frames are written in the order
+// pushed, by a writer that never blocks the actor. Push returns ErrClosed
+// once the connection is closing (the frame is not sent) and ErrOutboxFull
+// when the outbound queue is full (see [OverflowPolicy]); a callback may
+// return either error as it is.
+func (c *Context) Push(f Frame) error { return c.a.push(f) }
+
+// Queued returns how many frames are waiting to be written to the peer.
+func (c *Context) Queued() int { return c.a.out.len() }
+
+// Close starts the close handshake with code and reason: frames pushed
+// before are still sent, nothing pushed after is. Terminate follows with
+// ReasonNormal once the peer answers or the close timeout passes. It
+// returns ErrClosed if the connection is already closing.
+func (c *Context) Close(code CloseCode, reason string) error {
+	if !code.Sendable() {
+		return fmt.Errorf("protows: close code %d cannot be sent", code)
+	}
+	if c.a.state != stateOpen {
+		return ErrClosed
+	}
+	c.a.closeWith(ReasonNormal, code, reason, nil)
+	return nil
+}
+
+// Self returns the connection's PID: send it messages to reach HandleInfo.
+func (c *Context) Self() *protoactor.PID { return c.a.self }
+
+// System returns the actor system the connection runs in.
+func (c *Context) System() *protoactor.ActorSystem { return c.a.sys }
+
+// Actor returns the proto.actor context of the message being handled, for
+// what Context does not wrap (spawning children, stashing, behaviours).
+func (c *Context) Actor() protoactor.Context { return c.a.pc }
+
+// Sender returns the sender of the message being handled, or nil.
+func (c *Context) Sender() *protoactor.PID { return c.a.pc.Sender() }
+
+// Send sends msg to pid without waiting.
+func (c *Context) Send(pid *protoactor.PID, msg any) { c.a.pc.Send(pid, msg) }
+
+// Request sends msg to pid with the connection as sender; the reply arrives
+// in HandleInfo.
+func (c *Context) Request(pid *protoactor.PID, msg any) { c.a.pc.Request(pid, msg) }
+
+// RequestFuture sends msg to pid and returns a future for the reply. Waiting
+// on it inside a callback blocks the connection; prefer Request, or
+// Actor().ReenterAfter.
+func (c *Context) RequestFuture(pid *protoactor.PID, msg any, timeout time.Duration) *protoactor.Future {
+	return c.a.pc.RequestFuture(pid, msg, timeout)
+}
+
+// Respond replies to the sender of the message being handled.
+func (c *Context) Respond(msg any) { c.a.pc.Respond(msg) }
+
+// Watch asks for a *protoactor.Terminated in HandleInfo when pid stops.
+func (c *Context) Watch(pid *protoactor.PID) { c.a.pc.Watch(pid) }
+
+// Unwatch cancels Watch.
+func (c *Context) Unwatch(pid *protoactor.PID) { c.a.pc.Unwatch(pid) }
+
+// SendAfter delivers msg to HandleInfo after d. The returned cancel
+// function, called from a later callback, stops the delivery and reports
+// whether it was still pending. Pending messages are dropped when the
+// connection ends.
+func (c *Context) SendAfter(d time.Duration, msg any) (cancel func() bool) {
+	a := c.a
+	if a.timers == nil {
+		a.timers = make(map[uint64]*time.Timer)
+	}
+	a.timerSeq++
+	id := a.timerSeq
+	tm := &timerMsg{id: id, msg: msg}
+	a.timers[id] = time.AfterFunc(d, func() { a.mb.PostUserMessage(tm) })
+	return func() bool {
+		t, ok := a.timers[id]
+		if !ok {
+			return false
+		}
+		delete(a.timers, id)
+		t.Stop()
+		return true
+	}
+}
+
+// Logger returns the connection's logger, with the attributes "conn" and
+// "remote".
+func (c *Context) Logger() *slog.Logger { return c.a.logger() }
+
+// RemoteAddr returns the peer's network address.
+func (c *Context) RemoteAddr() net.Addr { return c.a.t.RemoteAddr() }
+
+// Subprotocol returns the negotiated subprotocol, or "".
+func (c *Context) Subprotocol() string { return c.a.t.Subprotocol() }

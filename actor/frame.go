@@ -1,0 +1,57 @@
+package actor
+
+import "fmt"
+
+// MessageType is the kind of a websocket frame, with the RFC 6455 opcode as
+// its value.
+type MessageType uint8
+
+// Message types. Text and binary frames carry application data; ping and
+// pong are control frames seen by [Handler.HandleControl].
+const (
+	TextMessage   MessageType = 1
+	BinaryMessage MessageType = 2
+	PingMessage   MessageType = 9
+	PongMessage   MessageType = 10
+)
+
+// String returns "text", "binary", "ping" or "pong".
+func (t MessageType) String() string {
+	switch t {
+	case TextMessage:
+		return "text"
+	case BinaryMessage:
+		return "binary"
+	case PingMessage:
+		return "ping"
+	case PongMessage:
+		return "pong"
+	}
+	return fmt.Sprintf("MessageType(%d)", uint8(t))
+}
+
+// Frame is one whole websocket message: fragments are already joined, and a
+// text message received from a peer is valid UTF-8. A Frame handed to
+// [Context.Push] is written later by another goroutine, so its Data must not
+// be modified afterwards; the same Frame may be pushed to many connections.
+type Frame struct {
+	Type MessageType
+	Data []byte
+}
+
+// Text returns a text frame holding s.
+func Text(s string) Frame { return Frame{Type: TextMessage, Data: []byte(s)} }
+
+// Binary returns a binary frame holding b (not copied).
+func Binary(b []byte) Frame { return Frame{Type: BinaryMessage, Data: b} }
+
+// IsData reports whether f is a text or binary frame.
+func (f Frame) IsData() bool { return f.Type == TextMessage || f.Type == BinaryMessage }
+
+// String formats the frame for logs and test failures.
+func (f Frame) String() string {
+	if f.Type == TextMessage {
+		return fmt.Sprintf("text %q", f.Data)
+	}
+	return fmt.Sprintf("%s %d bytes", f.Type, len(f.Data))
+}

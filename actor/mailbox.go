@@ -1,0 +1,182 @@
+package actor
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+)
+
+// mailbox is a connection actor's proto.actor mailbox. It behaves like
+// proto.actor's default mailbox (system messages first, suspend and resume,
+// a panic escalated to the supervisor) with two differences that make an
+// actor per connection cost about what a plain goroutine per connection
+// costs:
+//
+//   - postInline lets the connection's reader goroutine run the actor on its
+//     own stack when the mailbox is idle, instead of waking a new goroutine
+//     for every frame (proto.actor's default dispatcher starts one each time
+//     an idle mailbox gets a message).
+//   - after each run, the goroutine that ran it calls drained, which writes
+//     the connection's queued frames; a write never runs inside Receive, so
+//     a slow peer never stalls the actor.
+//
+// Messages from other actors arrive through PostUserMessage and run on a
+// fresh goroutine, as with the default dispatcher: a sender never runs, and
+// never blocks on, a connection's work.
+type mailbox struct {
+	mu        sync.Mutex
+	user      ring
+	system    ring
+	userN     atomic.Int32
+	sysN      atomic.Int32
+	running   atomic.Bool
+	suspended atomic.Bool
+	invoker   protoactor.MessageInvoker
+	drained   func()
+}
+
+var _ protoactor.Mailbox = (*mailbox)(nil)
+
+// throughput is how many messages one run handles before yielding the
+// processor, as proto.actor's default dispatcher does.
+const throughput = 300
+
+func (m *mailbox) PostUserMessage(msg any) {
+	m.mu.Lock()
+	m.user.push(msg)
+	m.mu.Unlock()
+	m.userN.Add(1)
+	m.schedule()
+}
+
+func (m *mailbox) PostSystemMessage(msg any) {
+	m.mu.Lock()
+	m.system.push(msg)
+	m.mu.Unlock()
+	m.sysN.Add(1)
+	m.schedule()
+}
+
+// postInline queues msg and, when the mailbox is idle, runs the actor on the
+// calling goroutine before returning.
+func (m *mailbox) postInline(msg any) {
+	m.mu.Lock()
+	m.user.push(msg)
+	m.mu.Unlock()
+	m.userN.Add(1)
+	if m.running.CompareAndSwap(false, true) {
+		m.process()
+	}
+}
+
+func (m *mailbox) RegisterHandlers(invoker protoactor.MessageInvoker, _ protoactor.Dispatcher) {
+	m.invoker = invoker
+}
+
+func (m *mailbox) Start() {}
+
+func (m *mailbox) UserMessageCount() int { return int(m.userN.Load()) }
+
+func (m *mailbox) schedule() {
+	if m.running.CompareAndSwap(false, true) {
+		// Goroutine: started by any sender to an idle mailbox, it runs the
+		// actor until the mailbox is empty, then writes queued frames
+		// (drained) and exits.
+		go m.process()
+	}
+}
+
+func (m *mailbox) process() {
+	for {
+		m.run()
+		m.running.Store(false)
+		pending := m.sysN.Load() > 0 || (!m.suspended.Load() && m.userN.Load() > 0)
+		if !pending || !m.running.CompareAndSwap(false, true) {
+			break
+		}
+	}
+	if m.drained != nil {
+		m.drained()
+	}
+}
+
+func (m *mailbox) run() {
+	var msg any
+	defer func() {
+		if r := recover(); r != nil {
+			m.invoker.EscalateFailure(r, msg)
+		}
+	}()
+	for i := 0; ; i++ {
+		if i == throughput {
+			i = 0
+			runtime.Gosched()
+		}
+		m.mu.Lock()
+		msg = m.system.pop()
+		m.mu.Unlock()
+		if msg != nil {
+			m.sysN.Add(-1)
+			switch msg.(type) {
+			case *protoactor.SuspendMailbox:
+				m.suspended.Store(true)
+			case *protoactor.ResumeMailbox:
+				m.suspended.Store(false)
+			default:
+				m.invoker.InvokeSystemMessage(msg)
+			}
+			continue
+		}
+		if m.suspended.Load() {
+			return
+		}
+		m.mu.Lock()
+		msg = m.user.pop()
+		m.mu.Unlock()
+		if msg == nil {
+			return
+		}
+		m.userN.Add(-1)
+		m.invoker.InvokeUserMessage(msg)
+	}
+}
+
+// ring is a FIFO of messages that keeps no memory while it is empty.
+type ring struct {
+	buf        []any
+	head, size int
+}
+
+func (r *ring) push(v any) {
+	if r.size == len(r.buf) {
+		n := 2 * len(r.buf)
+		if n == 0 {
+			n = 4
+		}
+		buf := make([]any, n)
+		k := copy(buf, r.buf[r.head:])
+		copy(buf[k:], r.buf[:r.head])
+		r.buf, r.head = buf, 0
+	}
+	r.buf[(r.head+r.size)%len(r.buf)] = v
+	r.size++
+}
+
+func (r *ring) pop() any {
+	if r.size == 0 {
+		return nil
+	}
+	v := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head = (r.head + 1) % len(r.buf)
+	r.size--
+	if r.size == 0 {
+		r.head = 0
+		if len(r.buf) > 64 {
+			r.buf = nil
+		}
+	}
+	return v
+}

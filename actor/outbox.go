@@ -1,0 +1,120 @@
+package actor
+
+import "sync"
+
+// outItem is one frame waiting to be written.
+type outItem struct {
+	frame Frame     // a data frame or a ping
+	close bool      // a close frame with code and text instead of frame
+	code  CloseCode //
+	text  string    //
+	final bool      // close the network connection once this close frame is written
+}
+
+// outbox queues the frames a connection actor pushes until a writer takes
+// them. The actor appends; at most one goroutine at a time holds the writer
+// token and writes, in order (see conn.flush). It is bounded in frames and
+// bytes; what happens past the bound is the actor's overflow policy.
+type outbox struct {
+	mu      sync.Mutex
+	items   []outItem
+	head    int
+	bytes   int
+	writing bool // a goroutine holds the writer token
+}
+
+func (o *outbox) len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.items) - o.head
+}
+
+// push appends it unless it is a data frame that would pass maxFrames or
+// maxBytes; control frames always fit. It reports whether it was queued.
+func (o *outbox) push(it outItem, maxFrames, maxBytes int) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := len(it.frame.Data)
+	if !it.close && it.frame.IsData() && (len(o.items)-o.head >= maxFrames || o.bytes+n > maxBytes) {
+		return false
+	}
+	o.items = append(o.items, it)
+	o.bytes += n
+	return true
+}
+
+// dropOldest removes the oldest queued data frame and reports whether there
+// was one.
+func (o *outbox) dropOldest() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := o.head; i < len(o.items); i++ {
+		if !o.items[i].close && o.items[i].frame.IsData() {
+			o.bytes -= len(o.items[i].frame.Data)
+			copy(o.items[i:], o.items[i+1:])
+			o.items[len(o.items)-1] = outItem{}
+			o.items = o.items[:len(o.items)-1]
+			return true
+		}
+	}
+	return false
+}
+
+// discard empties the queue and returns how many data frames it held.
+func (o *outbox) discard() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, it := range o.items[o.head:] {
+		if !it.close && it.frame.IsData() {
+			n++
+		}
+	}
+	clear(o.items)
+	o.items, o.head, o.bytes = o.items[:0], 0, 0
+	return n
+}
+
+// acquire takes the writer token if nobody holds it and there is something
+// to write.
+func (o *outbox) acquire() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.writing || o.head == len(o.items) {
+		return false
+	}
+	o.writing = true
+	return true
+}
+
+// next returns the next item for the token holder, or releases the token
+// and reports false when the queue is empty.
+func (o *outbox) next() (outItem, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.head == len(o.items) {
+		o.writing = false
+		if cap(o.items) > 64 {
+			o.items = nil
+		} else {
+			o.items = o.items[:0]
+		}
+		o.head = 0
+		return outItem{}, false
+	}
+	it := o.items[o.head]
+	o.items[o.head] = outItem{}
+	o.head++
+	o.bytes -= len(it.frame.Data)
+	return it, true
+}
+
+// release gives the token back without writing the rest, after a write
+// failed; the queue is discarded and the number of data frames returned.
+func (o *outbox) release() int {
+	n := o.discard()
+	o.mu.Lock()
+	o.writing = false
+	o.mu.Unlock()
+	return n
+}

@@ -1,0 +1,120 @@
+package actor
+
+import (
+	"context"
+	"errors"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+)
+
+// ErrSupervisorStopped is returned by [Supervisor.Spawn] once the
+// supervisor has stopped.
+var ErrSupervisorStopped = errors.New("protows: supervisor stopped")
+
+// StopOnFailure is the supervisor strategy for connection actors: a
+// connection whose callback failed is stopped, which closes its socket with
+// 1011 and calls Terminate with ReasonError. Its siblings are not touched.
+// The decision is published on the event stream as a
+// *protoactor.SupervisorEvent.
+var StopOnFailure protoactor.SupervisorStrategy = stopOnFailure{}
+
+type stopOnFailure struct{}
+
+func (stopOnFailure) HandleFailure(sys *protoactor.ActorSystem, sup protoactor.Supervisor, child *protoactor.PID, _ *protoactor.RestartStatistics, reason, _ any) {
+	sys.EventStream.Publish(&protoactor.SupervisorEvent{Child: child, Reason: reason, Directive: protoactor.StopDirective})
+	sup.StopChildren(child)
+}
+
+// Supervisor is a parent actor for connection actors: it spawns them as its
+// children under a strategy ([StopOnFailure] unless told otherwise), sends
+// messages to all of them, and stops them with itself. proto.actor ignores
+// a supervisor strategy for actors spawned at the root, hence this parent.
+type Supervisor struct {
+	sys  *protoactor.ActorSystem
+	pid  *protoactor.PID
+	done chan struct{}
+}
+
+type (
+	spawnChild struct {
+		props *protoactor.Props
+		reply chan *protoactor.PID
+	}
+	broadcast struct{ msg any }
+	countAsk  struct{ reply chan int }
+)
+
+// NewSupervisor spawns a supervisor in sys. A nil strategy means
+// [StopOnFailure].
+func NewSupervisor(sys *protoactor.ActorSystem, strategy protoactor.SupervisorStrategy) *Supervisor {
+	if strategy == nil {
+		strategy = StopOnFailure
+	}
+	s := &Supervisor{sys: sys, done: make(chan struct{})}
+	props := protoactor.PropsFromFunc(s.receive, protoactor.WithSupervisor(strategy))
+	s.pid = sys.Root.SpawnPrefix(props, "protows")
+	return s
+}
+
+func (s *Supervisor) receive(ctx protoactor.Context) {
+	switch m := ctx.Message().(type) {
+	case *spawnChild:
+		m.reply <- ctx.Spawn(m.props)
+	case *broadcast:
+		for _, pid := range ctx.Children() {
+			ctx.Send(pid, m.msg)
+		}
+	case *countAsk:
+		m.reply <- len(ctx.Children())
+	case *protoactor.Stopped:
+		close(s.done)
+	}
+}
+
+// PID returns the supervisor's PID.
+func (s *Supervisor) PID() *protoactor.PID { return s.pid }
+
+// Spawn starts props as a child and returns its PID.
+func (s *Supervisor) Spawn(props *protoactor.Props) (*protoactor.PID, error) {
+	req := &spawnChild{props: props, reply: make(chan *protoactor.PID, 1)}
+	s.sys.Root.Send(s.pid, req)
+	select {
+	case pid := <-req.reply:
+		return pid, nil
+	case <-s.done:
+		return nil, ErrSupervisorStopped
+	}
+}
+
+// Broadcast sends msg to every child.
+func (s *Supervisor) Broadcast(msg any) { s.sys.Root.Send(s.pid, &broadcast{msg: msg}) }
+
+// Children returns how many children are alive.
+func (s *Supervisor) Children(ctx context.Context) (int, error) {
+	req := &countAsk{reply: make(chan int, 1)}
+	s.sys.Root.Send(s.pid, req)
+	select {
+	case n := <-req.reply:
+		return n, nil
+	case <-s.done:
+		return 0, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Stop stops every child (each closes its socket, with 1001 unless it was
+// closing already) and then the supervisor, and waits until that is done or
+// ctx expires.
+func (s *Supervisor) Stop(ctx context.Context) error {
+	s.sys.Root.Stop(s.pid)
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done is closed once the supervisor and all its children have stopped.
+func (s *Supervisor) Done() <-chan struct{} { return s.done }

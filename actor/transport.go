@@ -1,0 +1,30 @@
+package actor
+
+import "net"
+
+// Transport is the socket under a connection actor. wsactor implements it
+// with gorilla/websocket; actortest implements it in memory. The actor
+// calls ReadLoop from one goroutine and the write methods from one goroutine
+// at a time; Close may be called from any goroutine, more than once.
+type Transport interface {
+	// ReadLoop reads from the peer until the connection ends, calling deliver
+	// for each data message and each ping or pong, in order, from the
+	// calling goroutine. Pongs to pings are sent by the transport before
+	// deliver sees the ping. ReadLoop returns the error that ended reading:
+	// a *CloseError when the peer sent a close frame (the transport does not
+	// answer it), a *ProtocolError when the peer broke the protocol (the
+	// transport has sent the close frame), or the network error.
+	ReadLoop(deliver func(Frame)) error
+	// WriteFrame writes one data message, or a ping, within the transport's
+	// write timeout.
+	WriteFrame(f Frame) error
+	// WriteClose writes a close frame with code and reason.
+	WriteClose(code CloseCode, reason string) error
+	// Close closes the network connection without a close frame; a blocked
+	// ReadLoop or write returns.
+	Close() error
+	// RemoteAddr returns the peer's network address.
+	RemoteAddr() net.Addr
+	// Subprotocol returns the negotiated subprotocol, or "".
+	Subprotocol() string
+}
