@@ -33,6 +33,10 @@ type Supervisor struct {
 	sys  *protoactor.ActorSystem
 	pid  *protoactor.PID
 	done chan struct{}
+
+	// Owned by receive.
+	drainMsg any             // sent to every child, also those spawned later
+	drained  []chan struct{} // closed once there are no children
 }
 
 type (
@@ -42,6 +46,10 @@ type (
 	}
 	broadcast struct{ msg any }
 	countAsk  struct{ reply chan int }
+	drainReq  struct {
+		msg   any
+		reply chan struct{}
+	}
 )
 
 // NewSupervisor spawns a supervisor in sys. A nil strategy means
@@ -59,7 +67,20 @@ func NewSupervisor(sys *protoactor.ActorSystem, strategy protoactor.SupervisorSt
 func (s *Supervisor) receive(ctx protoactor.Context) {
 	switch m := ctx.Message().(type) {
 	case *spawnChild:
-		m.reply <- ctx.Spawn(m.props)
+		pid := ctx.Spawn(m.props)
+		if s.drainMsg != nil {
+			ctx.Send(pid, s.drainMsg)
+		}
+		m.reply <- pid
+	case *drainReq:
+		s.drainMsg = m.msg
+		s.drained = append(s.drained, m.reply)
+		for _, pid := range ctx.Children() {
+			ctx.Send(pid, m.msg)
+		}
+		s.checkDrained(ctx)
+	case *protoactor.Terminated:
+		s.checkDrained(ctx)
 	case *broadcast:
 		for _, pid := range ctx.Children() {
 			ctx.Send(pid, m.msg)
@@ -68,6 +89,32 @@ func (s *Supervisor) receive(ctx protoactor.Context) {
 		m.reply <- len(ctx.Children())
 	case *protoactor.Stopped:
 		close(s.done)
+	}
+}
+
+func (s *Supervisor) checkDrained(ctx protoactor.Context) {
+	if len(ctx.Children()) > 0 {
+		return
+	}
+	for _, ch := range s.drained {
+		close(ch)
+	}
+	s.drained = nil
+}
+
+// Drain sends msg to every child, and to every child spawned from now on,
+// then waits until no child is left or ctx expires. Send a message that
+// makes connections close, such as *[Shutdown].
+func (s *Supervisor) Drain(ctx context.Context, msg any) error {
+	req := &drainReq{msg: msg, reply: make(chan struct{})}
+	s.sys.Root.Send(s.pid, req)
+	select {
+	case <-req.reply:
+		return nil
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -1,0 +1,245 @@
+package wsactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+	"github.com/gorilla/websocket"
+
+	"github.com/protows/protows/actor"
+)
+
+// ErrServerClosed is returned by Shutdown when called again.
+var ErrServerClosed = errors.New("protows: server closed")
+
+// Server is an http.Handler that accepts websocket connections and runs
+// each as a connection actor, a child of a per-server supervisor in the
+// given actor system. Create it with [NewServer]; mount it on any mux.
+type Server struct {
+	sys        *protoactor.ActorSystem
+	newHandler func() actor.Handler
+	cfg        *config
+	conn       *actor.Config
+	up         websocket.Upgrader
+	sup        *actor.Supervisor
+	log        *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// NewServer returns a server whose connections run the handler newHandler
+// makes, one value per connection. If the handler implements
+// [actor.Connector], its Connect runs before the upgrade and may reject the
+// request with an HTTP status.
+func NewServer(sys *protoactor.ActorSystem, newHandler func() actor.Handler, opts ...Option) (*Server, error) {
+	if sys == nil || newHandler == nil {
+		return nil, errors.New("protows: NewServer needs an actor system and a handler constructor")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.logger
+	if log == nil {
+		log = sys.Logger()
+	}
+	connOpts := append([]actor.Option{actor.WithLogger(log)}, cfg.conn...)
+	if cfg.meterProvider != nil {
+		m, err := actor.NewMetrics(cfg.meterProvider)
+		if err != nil {
+			return nil, fmt.Errorf("protows: metrics: %w", err)
+		}
+		connOpts = append(connOpts, actor.WithMetrics(m))
+	}
+	connCfg, err := actor.NewConfig(connOpts...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		sys:        sys,
+		newHandler: newHandler,
+		cfg:        cfg,
+		conn:       connCfg,
+		log:        log,
+		sup:        actor.NewSupervisor(sys, nil),
+	}
+	s.up = websocket.Upgrader{
+		HandshakeTimeout:  cfg.handshakeTimeout,
+		ReadBufferSize:    cfg.readBufferSize,
+		WriteBufferSize:   cfg.writeBufferSize,
+		WriteBufferPool:   &sync.Pool{},
+		EnableCompression: cfg.compression,
+		// Origin and subprotocol are decided before Upgrade is called.
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			http.Error(w, reason.Error(), status)
+		},
+	}
+	return s, nil
+}
+
+// PID returns the PID of the supervisor whose children the connections are.
+func (s *Server) PID() *protoactor.PID { return s.sup.PID() }
+
+// Connections returns how many connection actors are alive.
+func (s *Server) Connections(ctx context.Context) (int, error) { return s.sup.Children(ctx) }
+
+// ServeHTTP runs the opening handshake: it checks the request is a
+// websocket upgrade (405, 400 or 426 if not), checks the origin (403),
+// runs the handler's Connect (its chosen status on rejection), upgrades and
+// spawns the connection actor. It returns as soon as the actor is spawned,
+// so net/http releases the request's memory; the connection lives on in
+// its actor.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.isClosed() {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "websocket handshake must be a GET request", http.StatusMethodNotAllowed)
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "expected a websocket upgrade request", http.StatusUpgradeRequired)
+		return
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, "unsupported websocket version", http.StatusUpgradeRequired)
+		return
+	}
+	if origin, ok := s.originAllowed(r); !ok {
+		s.log.Debug("websocket origin refused", slog.String("origin", origin), slog.String("host", r.Host))
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+
+	h := s.newHandler()
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.handshakeTimeout)
+	defer cancel()
+	offered := websocket.Subprotocols(r)
+	hs := actor.NewHandshake(ctx, r, offered)
+	for _, p := range s.cfg.subprotocols {
+		if slices.Contains(offered, p) {
+			_ = hs.SelectSubprotocol(p)
+			break
+		}
+	}
+	if c, ok := h.(actor.Connector); ok {
+		err := c.Connect(hs)
+		if err == nil && ctx.Err() != nil {
+			err = actor.Reject(http.StatusServiceUnavailable, "handshake timed out")
+		}
+		if err != nil {
+			s.reject(w, r, err)
+			return
+		}
+	}
+	header := hs.Header
+	if p := hs.Subprotocol(); p != "" {
+		header.Set("Sec-WebSocket-Protocol", p)
+	}
+	wc, err := s.up.Upgrade(w, r, header)
+	if err != nil {
+		s.log.Debug("websocket upgrade failed", slog.Any("error", err), slog.String("remote", r.RemoteAddr))
+		return
+	}
+	t := newTransport(wc, s.cfg.writeTimeout, s.cfg.readLimit, s.cfg.closeTimeout)
+	if _, err := s.sup.Spawn(s.conn.Props(h, t)); err != nil {
+		_ = t.WriteClose(actor.CloseGoingAway, "server shutting down")
+		_ = t.Close()
+	}
+}
+
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, err error) {
+	var re *actor.RejectError
+	if errors.As(err, &re) && re.Status >= 300 && re.Status <= 599 {
+		for k, v := range re.Header {
+			w.Header()[k] = v
+		}
+		s.log.Debug("websocket handshake rejected", slog.Int("status", re.Status), slog.String("message", re.Message), slog.String("remote", r.RemoteAddr))
+		http.Error(w, re.Message, re.Status)
+		return
+	}
+	s.log.Error("websocket Connect failed", slog.Any("error", err), slog.String("remote", r.RemoteAddr))
+	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+}
+
+// originAllowed applies the origin policy: no Origin header, the same host,
+// or a host matching an allowed pattern.
+func (s *Server) originAllowed(r *http.Request) (string, bool) {
+	origins := r.Header["Origin"]
+	if len(origins) == 0 {
+		return "", true
+	}
+	u, err := url.Parse(origins[0])
+	if err != nil || u.Host == "" {
+		return origins[0], false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return origins[0], true
+	}
+	host := strings.ToLower(u.Host)
+	for _, p := range s.cfg.originPatterns {
+		if ok, _ := path.Match(strings.ToLower(p), host); ok {
+			return origins[0], true
+		}
+	}
+	return origins[0], false
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Shutdown stops accepting connections (new handshakes get 503), closes
+// every connection with 1001 (going away), and waits until every connection
+// actor has terminated or ctx expires; then it stops whatever is left,
+// without waiting for peers, and returns ctx's error.
+//
+// net/http's Server.Shutdown does not know about upgraded connections, so
+// call both, this one first:
+//
+//	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+//	defer cancel()
+//	_ = wsServer.Shutdown(ctx)   // websocket connections
+//	_ = httpServer.Shutdown(ctx) // listeners and plain HTTP requests
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.shutdown(ctx, actor.CloseGoingAway, "server shutting down")
+}
+
+// ShutdownForRestart is Shutdown with close code 1012 (service restart),
+// which tells clients to reconnect soon.
+func (s *Server) ShutdownForRestart(ctx context.Context) error {
+	return s.shutdown(ctx, actor.CloseServiceRestart, "server restarting")
+}
+
+func (s *Server) shutdown(ctx context.Context, code actor.CloseCode, reason string) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.closed = true
+	s.mu.Unlock()
+	err := s.sup.Drain(ctx, &actor.Shutdown{Code: code, Reason: reason})
+	if stopErr := s.sup.Stop(ctx); err == nil {
+		err = stopErr
+	}
+	return err
+}

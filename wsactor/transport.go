@@ -1,0 +1,153 @@
+package wsactor
+
+import (
+	"compress/flate"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/protows/protows/actor"
+)
+
+// transport is the actor.Transport over a gorilla/websocket connection.
+//
+// gorilla allows one concurrent reader and one concurrent writer, with
+// WriteControl and Close safe alongside both. The connection actor keeps to
+// that: ReadLoop runs on the reader goroutine only; WriteFrame and
+// WriteClose are called by the holder of the outbox's writer token only;
+// pongs are written with WriteControl from the reader goroutine.
+type transport struct {
+	c            *websocket.Conn
+	writeTimeout time.Duration
+	readLimit    int64
+	linger       time.Duration
+}
+
+var _ actor.Transport = (*transport)(nil)
+
+func newTransport(c *websocket.Conn, writeTimeout time.Duration, readLimit int64, linger time.Duration) *transport {
+	// The read limit is enforced by readAll, on the decompressed size, so that
+	// reading can go on after an oversized message (see tooBig); gorilla's
+	// own limit counts wire bytes and leaves the reader unusable.
+	c.SetReadLimit(0)
+	return &transport{c: c, writeTimeout: writeTimeout, readLimit: readLimit, linger: linger}
+}
+
+func (t *transport) ReadLoop(deliver func(actor.Frame)) error {
+	t.c.SetPingHandler(func(data string) error {
+		// Errors are ignored here: a broken socket fails the next read or
+		// write, which reports it.
+		_ = t.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(t.writeTimeout))
+		deliver(actor.Frame{Type: actor.PingMessage, Data: []byte(data)})
+		return nil
+	})
+	t.c.SetPongHandler(func(data string) error {
+		deliver(actor.Frame{Type: actor.PongMessage, Data: []byte(data)})
+		return nil
+	})
+	// The actor answers the peer's close itself, after the frames it has
+	// queued; gorilla's default handler would answer at once.
+	t.c.SetCloseHandler(func(int, string) error { return nil })
+	for {
+		mt, r, err := t.c.NextReader()
+		if err != nil {
+			return t.readError(err)
+		}
+		data, err := io.ReadAll(io.LimitReader(r, t.readLimit+1))
+		if err != nil {
+			return t.readError(err)
+		}
+		if int64(len(data)) > t.readLimit {
+			return t.tooBig(r)
+		}
+		deliver(actor.Frame{Type: actor.MessageType(mt), Data: data})
+	}
+}
+
+// tooBig answers a message over the read limit: a 1009 close frame, then
+// the rest of the message and whatever follows is read and discarded until
+// the peer's close frame arrives, the peer hangs up, or the linger time
+// passes. Closing at once, with unread data in the receive buffer, would
+// make the kernel reset the connection, and the peer might never see the
+// close frame that says why.
+func (t *transport) tooBig(rest io.Reader) error {
+	_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, ""), time.Now().Add(t.writeTimeout))
+	if err := t.c.NetConn().SetReadDeadline(time.Now().Add(t.linger)); err == nil {
+		_, err = io.Copy(io.Discard, rest)
+		for err == nil {
+			if _, rest, err = t.c.NextReader(); err == nil {
+				_, err = io.Copy(io.Discard, rest)
+			}
+		}
+	}
+	return &actor.ProtocolError{Code: actor.CloseMessageTooBig, Err: actor.ErrMessageTooBig}
+}
+
+// lingeringClose follows a protocol error that left gorilla's reader
+// unusable, once the close frame is sent: it discards what the peer still
+// sends until it hangs up or the linger time passes, for the reason given
+// at tooBig.
+func (t *transport) lingeringClose() {
+	nc := t.c.NetConn()
+	if err := nc.SetReadDeadline(time.Now().Add(t.linger)); err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, nc)
+}
+
+// readError maps what gorilla returns from a read to the errors the
+// connection actor understands (see actor.Transport).
+func (t *transport) readError(err error) error {
+	var (
+		ce  *websocket.CloseError
+		pe  *actor.ProtocolError
+		ne  net.Error
+		fce flate.CorruptInputError
+	)
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case errors.As(err, &ce):
+		if ce.Code == websocket.CloseAbnormalClosure {
+			return io.ErrUnexpectedEOF // gorilla's name for a connection cut mid-frame
+		}
+		return &actor.CloseError{Code: actor.CloseCode(ce.Code), Reason: ce.Text}
+	case errors.Is(err, websocket.ErrReadLimit):
+		// gorilla has sent the 1009 close frame.
+		return &actor.ProtocolError{Code: actor.CloseMessageTooBig, Err: actor.ErrMessageTooBig}
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return err
+	case errors.As(err, &fce):
+		_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "bad compressed data"), time.Now().Add(t.writeTimeout))
+		t.lingeringClose()
+		return &actor.ProtocolError{Code: actor.CloseInvalidPayload, Err: err}
+	case strings.HasPrefix(err.Error(), "websocket: "):
+		// gorilla's protocol errors are untyped; it has sent a 1002 close frame.
+		t.lingeringClose()
+		return &actor.ProtocolError{Code: actor.CloseProtocolError, Err: err}
+	}
+	return err
+}
+
+func (t *transport) WriteFrame(f actor.Frame) error {
+	deadline := time.Now().Add(t.writeTimeout)
+	if f.Type == actor.PingMessage {
+		return t.c.WriteControl(websocket.PingMessage, f.Data, deadline)
+	}
+	if err := t.c.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	return t.c.WriteMessage(int(f.Type), f.Data)
+}
+
+func (t *transport) WriteClose(code actor.CloseCode, reason string) error {
+	return t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(code), reason), time.Now().Add(t.writeTimeout))
+}
+
+func (t *transport) Close() error         { return t.c.Close() }
+func (t *transport) RemoteAddr() net.Addr { return t.c.RemoteAddr() }
+func (t *transport) Subprotocol() string  { return t.c.Subprotocol() }
