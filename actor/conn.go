@@ -29,12 +29,18 @@ const (
 
 // Messages the connection actor sends itself.
 type (
-	inFrame       struct{ f Frame }                // a message or control frame read from the peer
-	readerExit    struct{ err error }              // the reader goroutine ended with err
-	writeDone     struct{ err error; close bool }  // the writer wrote our close frame, or a write failed
-	keepaliveTick struct{}                         // time to ping, or to check for the pong
-	closeExpired  struct{}                         // the close handshake took too long
-	timerMsg      struct{ id uint64; msg any }     // a message scheduled with SendAfter
+	inFrame    struct{ f Frame }   // a message or control frame read from the peer
+	readerExit struct{ err error } // the reader goroutine ended with err
+	writeDone  struct {
+		err   error
+		close bool
+	} // the writer wrote our close frame, or a write failed
+	keepaliveTick struct{} // time to ping, or to check for the pong
+	closeExpired  struct{} // the close handshake took too long
+	timerMsg      struct {
+		id  uint64
+		msg any
+	} // a message scheduled with SendAfter
 )
 
 // conn is the proto.actor actor behind one websocket connection.

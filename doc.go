@@ -1,0 +1,29 @@
+// Package protows runs every websocket connection, server side or client
+// side, as a supervised [proto.actor] actor.
+//
+// A connection's actor turns socket events (a message, a ping or pong, the
+// peer's close, a network error) and messages from other actors into calls
+// on a handler, in the manner of Elixir's WebSock behaviour and Cowboy's
+// websocket handlers. A handler is a plain Go value holding the
+// connection's state; each callback returns nil to go on, a close error to
+// close with a code, or an error that fails the actor, which its supervisor
+// then handles.
+//
+// The packages:
+//
+//   - [github.com/protows/protows/actor]: the connection actor, the
+//     [actor.Handler] contract, [actor.Context], frames, close codes and
+//     reasons. It depends on a small [actor.Transport], not on a websocket
+//     library, and [github.com/protows/protows/actor/actortest] drives a
+//     handler in memory for unit tests.
+//   - [github.com/protows/protows/wsactor]: the server, an http.Handler that
+//     authenticates the handshake, upgrades with gorilla/websocket and spawns
+//     one actor per connection under a per-server supervisor.
+//
+// proto.actor's own package is also called actor; this module's code and
+// examples import it as protoactor:
+//
+//	import protoactor "github.com/asynkron/protoactor-go/actor"
+//
+// [proto.actor]: https://github.com/asynkron/protoactor-go
+package protows

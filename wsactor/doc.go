@@ -1,0 +1,24 @@
+// Package wsactor serves websocket connections as proto.actor actors, with
+// gorilla/websocket underneath.
+//
+// [NewServer] returns an http.Handler. For each request it checks the
+// upgrade, the origin and the handler's [actor.Connector] (which may refuse
+// with any HTTP status), upgrades, and spawns the connection actor as a
+// child of the server's supervisor; then ServeHTTP returns and the
+// connection lives in its actor (one reader goroutine, no writer goroutine
+// while nothing is queued).
+//
+//	sys := protoactor.NewActorSystem()
+//	srv, err := wsactor.NewServer(sys, func() actor.Handler { return &Echo{} },
+//		wsactor.WithReadLimit(64<<10),
+//		wsactor.WithKeepalive(30*time.Second, 10*time.Second))
+//	if err != nil { ... }
+//	http.Handle("GET /ws", srv)
+//
+// Every option has a safe default: same-origin handshakes only, 1 MiB read
+// limit, 10 s write and handshake timeouts, pings every 30 s, a 5 s close
+// handshake, an outbound queue of 1024 frames or 16 MiB that closes with
+// 1013 when full. [Server.Shutdown] closes every connection with 1001
+// (1012 with [Server.ShutdownForRestart]) and waits for them; call it before
+// http.Server.Shutdown, which does not track upgraded connections.
+package wsactor
