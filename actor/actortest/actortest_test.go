@@ -1,0 +1,67 @@
+package actortest_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"go.uber.org/goleak"
+
+	"github.com/protows/protows/actor"
+	"github.com/protows/protows/actor/actortest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Greeter greets whoever names themselves.
+type Greeter struct{ actor.BaseHandler }
+
+func (Greeter) HandleIn(c *actor.Context, f actor.Frame) error {
+	return c.Push(actor.Text("hello, " + string(f.Data)))
+}
+
+func TestGreeter(t *testing.T) {
+	c := actortest.New(t, &Greeter{})
+	c.InText("bob")
+	c.ExpectText("hello, bob")
+	c.PeerClose(actor.CloseNormal, "")
+	c.ExpectClose(actor.CloseNormal)
+	if r := c.Terminated(); r.Kind != actor.ReasonRemote {
+		t.Fatalf("terminated with %v", r)
+	}
+}
+
+func TestSubprotocolAndAddress(t *testing.T) {
+	var proto, addr string
+	c := actortest.New(t, &initProbe{fn: func(c *actor.Context) error {
+		proto, addr = c.Subprotocol(), c.RemoteAddr().String()
+		return c.Push(actor.Text("ready"))
+	}}, actortest.WithSubprotocol("chat.v1"))
+	c.ExpectText("ready")
+	assert.Equal(t, "chat.v1", proto)
+	assert.Equal(t, "actortest", addr)
+}
+
+func TestNextDataSkipsControlFrames(t *testing.T) {
+	c := actortest.New(t, &Greeter{})
+	c.Ping("x")
+	c.InText("ann")
+	c.ExpectText("hello, ann") // the pong before it is skipped
+}
+
+func TestStalledWritesHoldFramesInOrder(t *testing.T) {
+	c := actortest.New(t, &Greeter{})
+	c.StallWrites()
+	c.InText("a")
+	c.InText("b")
+	c.ResumeWrites()
+	c.ExpectText("hello, a")
+	c.ExpectText("hello, b")
+	assert.Equal(t, 0, c.TerminateCalls())
+}
+
+type initProbe struct {
+	actor.BaseHandler
+	fn func(*actor.Context) error
+}
+
+func (p *initProbe) Init(c *actor.Context) error { return p.fn(c) }
