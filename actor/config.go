@@ -60,6 +60,7 @@ type Config struct {
 	pingInterval   time.Duration
 	pongTimeout    time.Duration
 	closeTimeout   time.Duration
+	holdFrames     int
 	metrics        *Metrics
 }
 
@@ -95,6 +96,11 @@ func WithKeepalive(interval, pongTimeout time.Duration) Option {
 // TCP connection (default 5 s).
 func WithCloseTimeout(d time.Duration) Option { return func(c *Config) { c.closeTimeout = d } }
 
+// WithHoldWhileDisconnected lets a client hold up to n frames pushed or
+// sent while it is disconnected and send them, in order, after the next
+// connect (default 0: such frames fail with ErrDisconnected).
+func WithHoldWhileDisconnected(n int) Option { return func(c *Config) { c.holdFrames = n } }
+
 // WithMetrics records connection metrics into m.
 func WithMetrics(m *Metrics) Option { return func(c *Config) { c.metrics = m } }
 
@@ -118,6 +124,9 @@ func NewConfig(opts ...Option) (*Config, error) {
 	}
 	if c.pingInterval < 0 || c.pongTimeout < 0 {
 		errs = append(errs, errors.New("protows: keepalive durations must not be negative"))
+	}
+	if c.holdFrames < 0 {
+		errs = append(errs, errors.New("protows: hold limit must not be negative"))
 	}
 	if c.closeTimeout <= 0 {
 		errs = append(errs, errors.New("protows: close timeout must be positive"))

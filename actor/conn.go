@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,34 +23,53 @@ type Shutdown struct {
 type connState uint8
 
 const (
-	stateOpen    connState = iota
-	stateClosing           // a close frame is queued or the socket failed; no more frames are accepted
-	stateClosed            // the socket is closed and the actor is stopping
+	stateOpen         connState = iota
+	stateClosing                // a close frame is queued or the socket failed; no more frames are accepted
+	stateClosed                 // the socket is closed and the actor is stopping
+	stateConnecting             // a client is dialling
+	stateDisconnected           // a client's socket ended; its supervisor decides what next
 )
 
-// Messages the connection actor sends itself.
+// Messages the connection actor sends itself. Those about a socket carry
+// its generation: a client dials a new socket after each disconnect, and
+// what the old socket's goroutines still report is ignored.
 type (
-	inFrame    struct{ f Frame }   // a message or control frame read from the peer
-	readerExit struct{ err error } // the reader goroutine ended with err
-	writeDone  struct {
+	inFrame struct {
+		f   Frame
+		gen uint32
+	}
+	readerExit struct {
+		err error
+		gen uint32
+	}
+	writeDone struct {
 		err   error
-		close bool
-	} // the writer wrote our close frame, or a write failed
-	keepaliveTick struct{} // time to ping, or to check for the pong
-	closeExpired  struct{} // the close handshake took too long
-	timerMsg      struct {
+		close bool // our close frame was written
+		gen   uint32
+	}
+	keepaliveTick struct{ gen uint32 }
+	closeExpired  struct{ gen uint32 }
+	dialResult    struct {
+		t    Transport
+		resp *ConnectResponse
+		err  error
+		gen  uint32
+	}
+	timerMsg struct {
 		id  uint64
 		msg any
-	} // a message scheduled with SendAfter
+	}
 )
 
 // conn is the proto.actor actor behind one websocket connection.
 type conn struct {
-	cfg *Config
-	h   Handler
-	t   Transport
-	mb  *mailbox
-	ctx Context
+	cfg  *Config
+	h    Handler
+	mb   *mailbox
+	ctx  Context
+	dial Dialer      // client mode when set
+	ch   ClientHandler
+	link *ClientLink // client mode
 
 	// Set in Started; read-only afterwards.
 	sys  *protoactor.ActorSystem
@@ -60,41 +80,70 @@ type conn struct {
 	done     chan struct{} // closed when the actor has stopped
 
 	// Owned by Receive.
-	pc         protoactor.Context
-	log        *slog.Logger
-	state      connState
-	started    bool
-	reason     Reason
-	failure    error
-	terminated bool
-	readerDone bool
-	closeSent  bool // our close frame was written, or there is no point writing one
-	seen       uint64
-	seenAtPing uint64
-	awaitPong  bool
-	keepalive  *time.Timer
-	closeTimer *time.Timer
-	timers     map[uint64]*time.Timer
-	timerSeq   uint64
+	t           Transport // the current socket; nil while a client is between sockets
+	gen         uint32
+	pc          protoactor.Context
+	log         *slog.Logger
+	state       connState
+	started     bool
+	reason      Reason
+	failure     error
+	terminated  bool
+	readerDone  bool
+	closeSent   bool // our close frame was written, or there is no point writing one
+	counted     bool // the socket counts in the open-connections metric
+	connectedAt time.Time
+	seen        uint64
+	seenAtPing  uint64
+	awaitPong   bool
+	keepalive   *time.Timer
+	closeTimer  *time.Timer
+	cancelDial  context.CancelFunc
+	held        []Frame // pushed while a client was disconnected
+	timers      map[uint64]*time.Timer
+	timerSeq    uint64
 }
 
-// Props returns the props of a connection actor that runs h over t. Spawn
-// it under a parent whose supervisor strategy is [StopOnFailure] (a
-// [Supervisor] does that); the actor starts reading when it starts.
-func (cfg *Config) Props(h Handler, t Transport) *protoactor.Props {
+func newConn(cfg *Config, h Handler) *conn {
 	a := &conn{
 		cfg:      cfg,
 		h:        h,
-		t:        t,
 		inflight: make(chan struct{}, inboundWindow),
 		done:     make(chan struct{}),
 	}
 	a.ctx.a = a
 	a.mb = &mailbox{drained: a.flush}
+	return a
+}
+
+func (a *conn) props() *protoactor.Props {
 	return protoactor.PropsFromProducer(
 		func() protoactor.Actor { return a },
 		protoactor.WithMailbox(func() protoactor.Mailbox { return a.mb }),
 	)
+}
+
+// Props returns the props of a server connection actor that runs h over t.
+// Spawn it under a parent whose supervisor strategy is [StopOnFailure] (a
+// [Supervisor] does that); the actor starts reading when it starts.
+func (cfg *Config) Props(h Handler, t Transport) *protoactor.Props {
+	a := newConn(cfg, h)
+	a.t = t
+	a.out.attach(t, 0)
+	return a.props()
+}
+
+// ClientProps returns the props of a client connection actor that runs h
+// over sockets opened by dial, and the link its creator keeps. Spawn it
+// under a parent with a reconnect strategy (supervision.Policy): when a
+// socket ends the actor asks h.HandleDisconnect and escalates a
+// *[Disconnect]; a restart dials again, with the same PID and handler.
+func (cfg *Config) ClientProps(h ClientHandler, dial Dialer) (*protoactor.Props, *ClientLink) {
+	a := newConn(cfg, h)
+	a.dial, a.ch = dial, h
+	a.link = &ClientLink{holdMax: int64(cfg.holdFrames), done: make(chan struct{})}
+	a.state = stateDisconnected
+	return a.props(), a.link
 }
 
 // Receive maps proto.actor messages and socket events to handler callbacks.
@@ -103,15 +152,31 @@ func (a *conn) Receive(pc protoactor.Context) {
 	switch m := pc.Message().(type) {
 	case *inFrame:
 		<-a.inflight
-		a.onFrame(m.f)
+		if m.gen == a.gen {
+			a.onFrame(m.f)
+		}
 	case *readerExit:
-		a.onReaderExit(m.err)
+		if m.gen == a.gen {
+			a.onReaderExit(m.err)
+		}
 	case *writeDone:
-		a.onWriteDone(m)
+		if m.gen == a.gen {
+			a.onWriteDone(m)
+		}
 	case keepaliveTick:
-		a.onKeepalive()
+		if m.gen == a.gen {
+			a.onKeepalive()
+		}
 	case closeExpired:
-		a.onCloseExpired()
+		if m.gen == a.gen {
+			a.onCloseExpired()
+		}
+	case *dialResult:
+		a.onDialResult(m)
+	case *pushMsg:
+		a.onPushMsg(m)
+	case *clientClose:
+		a.onClientClose(m)
 	case *timerMsg:
 		if _, ok := a.timers[m.id]; ok {
 			delete(a.timers, m.id)
@@ -126,8 +191,8 @@ func (a *conn) Receive(pc protoactor.Context) {
 	case *protoactor.Stopped:
 		a.onStopped()
 	case *protoactor.Restarting:
-		// The supervisor chose restart: the socket and the handler are kept
-		// and the failed message is dropped (see Started).
+		// Handled in Started: same socket for a server connection, a new
+		// dial for a client.
 	default:
 		a.handleInfo(m)
 	}
@@ -135,46 +200,171 @@ func (a *conn) Receive(pc protoactor.Context) {
 
 func (a *conn) onStarted() {
 	if a.started {
-		// Restarted by a supervisor after a failure: same socket, same
-		// handler value, as with Resume.
-		a.logger().Warn("connection restarted after a failure; handler state kept", slog.Any("error", a.failure))
-		a.failure = nil
+		a.onRestarted()
 		return
 	}
 	a.started = true
 	a.sys, a.self = a.pc.ActorSystem(), a.pc.Self()
-	a.cfg.metrics.opened(1)
-	if a.cfg.pingInterval > 0 {
-		a.keepalive = time.AfterFunc(a.cfg.pingInterval, a.postKeepalive)
+	if a.dial != nil {
+		a.call(func() error { return a.h.Init(&a.ctx) })
+		if a.state == stateDisconnected {
+			a.startDial()
+		}
+		return
 	}
+	a.socketUp()
 	a.call(func() error { return a.h.Init(&a.ctx) })
-	// Reader goroutine: one per connection, started here. It only reads from
+	a.startReader()
+}
+
+// onRestarted handles Started after a supervisor restart: a client dials
+// again; a server connection keeps its socket and handler, as with Resume.
+func (a *conn) onRestarted() {
+	if a.dial == nil {
+		a.logger().Warn("connection restarted after a failure; handler state kept", slog.Any("error", a.failure))
+		a.failure = nil
+		return
+	}
+	if a.link.closeReq.Load() {
+		a.pc.Stop(a.self)
+		return
+	}
+	if a.state == stateDisconnected {
+		a.startDial()
+	}
+}
+
+// socketUp starts the life of a socket: metrics and keepalive.
+func (a *conn) socketUp() {
+	a.counted = true
+	a.cfg.metrics.opened(1)
+	a.connectedAt = time.Now()
+	a.readerDone, a.closeSent, a.awaitPong = false, false, false
+	if a.cfg.pingInterval > 0 {
+		gen := a.gen
+		a.keepalive = time.AfterFunc(a.cfg.pingInterval, func() { a.mb.PostUserMessage(keepaliveTick{gen: gen}) })
+	}
+}
+
+// socketDown ends the life of the current socket in the metrics.
+func (a *conn) socketDown() {
+	a.stopTimers()
+	if a.counted {
+		a.counted = false
+		a.cfg.metrics.opened(-1)
+		a.cfg.metrics.closed(a.reason.Code)
+	}
+}
+
+func (a *conn) stopTimers() {
+	if a.keepalive != nil {
+		a.keepalive.Stop()
+		a.keepalive = nil
+	}
+	if a.closeTimer != nil {
+		a.closeTimer.Stop()
+		a.closeTimer = nil
+	}
+}
+
+func (a *conn) startReader() {
+	t, gen := a.t, a.gen
+	// Reader goroutine: one per socket, started here. It only reads from
 	// the transport and posts what it reads to this actor's mailbox, running
 	// the actor on its own stack when the mailbox is idle. It ends when
 	// ReadLoop returns, that is when the socket is closed (by this actor, by
 	// its writer or by the peer).
-	go a.readLoop()
+	go func() {
+		err := t.ReadLoop(func(f Frame) {
+			select {
+			case a.inflight <- struct{}{}:
+				a.mb.postInline(&inFrame{f: f, gen: gen})
+			case <-a.done:
+			}
+		})
+		select {
+		case <-a.done:
+		default:
+			a.mb.postInline(&readerExit{err: err, gen: gen})
+		}
+	}()
 }
 
-func (a *conn) readLoop() {
-	err := a.t.ReadLoop(a.deliver)
-	select {
-	case <-a.done:
-	default:
-		a.mb.postInline(&readerExit{err: err})
+func (a *conn) startDial() {
+	a.state = stateConnecting
+	a.gen++
+	gen := a.gen
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancelDial = cancel
+	// Dial goroutine: one per attempt, started here; it ends when the dial
+	// succeeds, fails, or is cancelled by Stopping, and reports to the actor.
+	go func() {
+		t, resp, err := a.dial(ctx)
+		a.mb.PostUserMessage(&dialResult{t: t, resp: resp, err: err, gen: gen})
+	}()
+}
+
+func (a *conn) onDialResult(m *dialResult) {
+	if m.gen != a.gen || a.state != stateConnecting {
+		if m.t != nil {
+			_ = m.t.Close()
+		}
+		return
+	}
+	a.cancelDial()
+	a.cancelDial = nil
+	if m.err != nil {
+		a.state = stateOpen // so that disconnected applies
+		a.reason = Reason{Kind: ReasonError, Code: CloseAbnormal, Err: m.err}
+		a.disconnected(0)
+		return
+	}
+	a.t = m.t
+	a.out.attach(m.t, a.gen)
+	a.state = stateOpen
+	a.socketUp()
+	a.link.connected.Store(true)
+	a.call(func() error { return a.ch.HandleConnect(&a.ctx, m.resp) })
+	held := a.held
+	a.held = nil
+	for _, f := range held {
+		if err := a.push(f); err != nil {
+			a.cfg.metrics.dropped(1)
+		}
+	}
+	a.link.held.Add(-int64(len(held)))
+	a.startReader()
+}
+
+func (a *conn) onPushMsg(m *pushMsg) {
+	if a.state == stateOpen {
+		if m.reserved {
+			a.link.held.Add(-1)
+		}
+		if err := a.push(m.f); err != nil && !errors.Is(err, ErrOutboxFull) {
+			a.cfg.metrics.dropped(1)
+		}
+		return
+	}
+	if !m.reserved && !a.link.reserveHold() {
+		a.cfg.metrics.dropped(1)
+		a.logger().Debug("frame dropped: client disconnected and its hold is full")
+		return
+	}
+	a.held = append(a.held, m.f)
+}
+
+func (a *conn) onClientClose(m *clientClose) {
+	if a.state == stateOpen {
+		a.closeWith(ReasonNormal, m.code, m.reason, nil)
+		return
+	}
+	if a.state == stateConnecting || a.state == stateDisconnected {
+		a.reason = Reason{Kind: ReasonNormal, Code: m.code, Text: m.reason}
+		a.state = stateClosed
+		a.pc.Stop(a.self)
 	}
 }
-
-// deliver runs on the reader goroutine for each frame read.
-func (a *conn) deliver(f Frame) {
-	select {
-	case a.inflight <- struct{}{}:
-		a.mb.postInline(&inFrame{f: f})
-	case <-a.done:
-	}
-}
-
-func (a *conn) postKeepalive() { a.mb.PostUserMessage(keepaliveTick{}) }
 
 func (a *conn) onFrame(f Frame) {
 	a.seen++
@@ -215,7 +405,7 @@ func (a *conn) call(fn func() error) {
 			return
 		}
 		a.closeWith(ReasonNormal, ce.Code, ce.Reason, nil)
-	case errors.Is(err, ErrClosed), errors.Is(err, ErrOutboxFull):
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrOutboxFull), errors.Is(err, ErrDisconnected):
 		// Passed on from Push: the connection is closing or the overflow
 		// policy has acted already.
 	default:
@@ -232,10 +422,12 @@ func safely(fn func() error) (err error) {
 	return fn()
 }
 
-// fail records a callback failure and escalates it to the supervisor by
-// panicking out of Receive: the mailbox recovers, suspends itself and sends
-// the failure to the parent, whose strategy (StopOnFailure) stops this
-// actor; Stopping then closes the socket with 1011.
+// fail handles a callback failure. A server connection escalates it to the
+// supervisor by panicking out of Receive: the mailbox recovers, suspends
+// itself and sends the failure to the parent, whose strategy
+// (StopOnFailure) stops this actor; Stopping then closes the socket with
+// 1011. A client closes its socket with 1011, which is a disconnect like
+// any other: the reconnect policy decides.
 func (a *conn) fail(err error) {
 	if a.terminated || a.state == stateClosed {
 		a.logger().Error("callback failed while the connection was ending", slog.Any("error", err))
@@ -250,6 +442,14 @@ func (a *conn) fail(err error) {
 		attrs = append(attrs, slog.String("stack", string(pe.Stack)))
 	}
 	a.logger().Error("connection handler failed", attrs...)
+	if a.dial != nil {
+		if a.state == stateOpen {
+			a.closeWith(ReasonError, CloseInternalError, "internal error", err)
+		} else {
+			a.reason = Reason{Kind: ReasonError, Code: CloseInternalError, Err: err}
+		}
+		return
+	}
 	panic(err)
 }
 
@@ -263,9 +463,12 @@ func (a *conn) closeWith(kind ReasonKind, code CloseCode, text string, err error
 	a.state = stateClosing
 	text = truncateUTF8(text, maxCloseReason)
 	a.reason = Reason{Kind: kind, Code: code, Text: text, Err: err}
-	a.stopKeepalive()
+	if a.keepalive != nil {
+		a.keepalive.Stop()
+	}
 	a.out.push(outItem{close: true, code: code, text: text}, 0, 0)
-	a.closeTimer = time.AfterFunc(a.cfg.closeTimeout, func() { a.mb.PostUserMessage(closeExpired{}) })
+	gen := a.gen
+	a.closeTimer = time.AfterFunc(a.cfg.closeTimeout, func() { a.mb.PostUserMessage(closeExpired{gen: gen}) })
 }
 
 func (a *conn) onReaderExit(err error) {
@@ -320,15 +523,49 @@ func (a *conn) onCloseExpired() {
 	a.maybeFinish()
 }
 
-// maybeFinish stops the actor once both directions are done: the reader
-// has ended and our close frame is out (or cannot be written).
+// maybeFinish ends the socket once both directions are done: the reader
+// has ended and our close frame is out (or cannot be written). A server
+// connection then stops; a client asks its handler what next, unless the
+// close was its own choice.
 func (a *conn) maybeFinish() {
 	if a.state != stateClosing || !a.readerDone || !a.closeSent {
 		return
 	}
-	a.state = stateClosed
 	_ = a.t.Close()
+	if a.dial != nil && a.reason.Kind != ReasonNormal && a.reason.Kind != ReasonShutdown && !a.link.closeReq.Load() {
+		a.disconnected(time.Since(a.connectedAt))
+		return
+	}
+	a.state = stateClosed
 	a.pc.Stop(a.self)
+}
+
+// disconnected runs when a client's socket has ended, or its dial failed,
+// with a.reason set: the handler decides, then the actor either stops or
+// escalates a *Disconnect to its supervisor, which restarts it (a new dial)
+// or stops it.
+func (a *conn) disconnected(uptime time.Duration) {
+	a.link.connected.Store(false)
+	a.socketDown()
+	a.cfg.metrics.dropped(a.out.attach(nil, a.gen))
+	a.t = nil
+	a.state = stateDisconnected
+	if a.link.closeReq.Load() {
+		a.state = stateClosed
+		a.pc.Stop(a.self)
+		return
+	}
+	decision := ReconnectByPolicy
+	if err := safely(func() error { decision = a.ch.HandleDisconnect(&a.ctx, a.reason); return nil }); err != nil {
+		a.logger().Error("HandleDisconnect failed; reconnecting by policy", slog.Any("error", err))
+	}
+	if decision.Stops() {
+		a.state = stateClosed
+		a.pc.Stop(a.self)
+		return
+	}
+	a.logger().Info("client disconnected", slog.String("reason", a.reason.String()), slog.String("decision", decision.String()))
+	panic(&Disconnect{Reason: a.reason, Decision: decision, Uptime: uptime})
 }
 
 func (a *conn) onKeepalive() {
@@ -351,13 +588,11 @@ func (a *conn) onKeepalive() {
 	a.keepalive.Reset(a.cfg.pongTimeout)
 }
 
-func (a *conn) stopKeepalive() {
-	if a.keepalive != nil {
-		a.keepalive.Stop()
-	}
-}
-
 func (a *conn) onStopping() {
+	if a.cancelDial != nil {
+		a.cancelDial()
+		a.cancelDial = nil
+	}
 	switch a.state {
 	case stateOpen:
 		// Stopped from outside, or by the supervisor after a failure: there
@@ -367,13 +602,24 @@ func (a *conn) onStopping() {
 		a.reason = Reason{Kind: ReasonShutdown, Code: CloseGoingAway}
 		if a.failure != nil {
 			a.reason = Reason{Kind: ReasonError, Code: CloseInternalError, Text: "internal error", Err: a.failure}
+		} else if a.link != nil && a.link.closeReq.Load() {
+			a.reason = Reason{Kind: ReasonNormal, Code: CloseNormal}
 		}
 		a.cfg.metrics.dropped(a.out.discard())
 		a.out.push(outItem{close: true, code: a.reason.Code, text: a.reason.Text, final: true}, 0, 0)
 	case stateClosing:
 		a.state = stateClosed
 		_ = a.t.Close()
+	case stateConnecting, stateDisconnected:
+		// A client between sockets: it ends with the last disconnect's
+		// reason, or as closed if it never connected or was asked to close.
+		a.state = stateClosed
+		if a.reason.Kind == 0 || a.link.closeReq.Load() {
+			a.reason = Reason{Kind: ReasonNormal, Code: CloseNormal}
+		}
 	}
+	a.cfg.metrics.dropped(len(a.held))
+	a.held = nil
 	a.terminate()
 }
 
@@ -382,32 +628,42 @@ func (a *conn) terminate() {
 		return
 	}
 	a.terminated = true
-	a.cfg.metrics.opened(-1)
-	a.cfg.metrics.closed(a.reason.Code)
+	a.socketDown()
 	if err := safely(func() error { a.h.Terminate(&a.ctx, a.reason); return nil }); err != nil {
 		a.logger().Error("Terminate failed", slog.Any("error", err))
 	}
 }
 
 func (a *conn) onStopped() {
-	close(a.done)
-	a.stopKeepalive()
-	if a.closeTimer != nil {
-		a.closeTimer.Stop()
+	if a.link != nil {
+		a.link.connected.Store(false)
+		a.link.reason = a.reason
+		close(a.link.done)
 	}
+	close(a.done)
+	a.stopTimers()
 	for id, t := range a.timers {
 		t.Stop()
 		delete(a.timers, id)
 	}
 }
 
-// push queues a data frame under the outbound limits.
+// push queues a data frame under the outbound limits; a client that is not
+// connected holds it instead, up to its hold limit.
 func (a *conn) push(f Frame) error {
-	if a.state != stateOpen {
-		return ErrClosed
-	}
 	if !f.IsData() {
 		return fmt.Errorf("protows: Push takes text or binary frames, not %s", f.Type)
+	}
+	switch a.state {
+	case stateOpen:
+	case stateConnecting, stateDisconnected:
+		if a.link.reserveHold() {
+			a.held = append(a.held, f)
+			return nil
+		}
+		return ErrDisconnected
+	default:
+		return ErrClosed
 	}
 	it := outItem{frame: f}
 	if a.out.push(it, a.cfg.outboundFrames, a.cfg.outboundBytes) {
@@ -444,20 +700,20 @@ func (a *conn) flush() {
 		return
 	}
 	for {
-		it, ok := a.out.next()
+		it, t, gen, ok := a.out.next()
 		if !ok {
 			return
 		}
 		var err error
 		if it.close {
-			err = a.t.WriteClose(it.code, it.text)
+			err = t.WriteClose(it.code, it.text)
 			if it.final {
-				_ = a.t.Close()
+				_ = t.Close()
 			} else if err == nil {
-				a.mb.PostUserMessage(&writeDone{close: true})
+				a.mb.PostUserMessage(&writeDone{close: true, gen: gen})
 			}
 		} else {
-			err = a.t.WriteFrame(it.frame)
+			err = t.WriteFrame(it.frame)
 			if err == nil && it.frame.IsData() {
 				a.cfg.metrics.out(len(it.frame.Data))
 			}
@@ -466,9 +722,9 @@ func (a *conn) flush() {
 			// A failed write leaves the socket unusable: close it (which ends
 			// the reader) and tell the actor.
 			a.cfg.metrics.dropped(a.out.release())
-			_ = a.t.Close()
+			_ = t.Close()
 			if !it.final {
-				a.mb.PostUserMessage(&writeDone{err: err})
+				a.mb.PostUserMessage(&writeDone{err: err, gen: gen})
 			}
 			return
 		}
@@ -482,8 +738,10 @@ func (a *conn) logger() *slog.Logger {
 			base = a.sys.Logger()
 		}
 		remote := ""
-		if addr := a.t.RemoteAddr(); addr != nil {
-			remote = addr.String()
+		if a.t != nil {
+			if addr := a.t.RemoteAddr(); addr != nil {
+				remote = addr.String()
+			}
 		}
 		a.log = base.With(slog.String("conn", a.self.Id), slog.String("remote", remote))
 	}

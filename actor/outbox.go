@@ -20,7 +20,19 @@ type outbox struct {
 	items   []outItem
 	head    int
 	bytes   int
-	writing bool // a goroutine holds the writer token
+	writing bool      // a goroutine holds the writer token
+	t       Transport // the socket the items are for (clients change it on reconnect)
+	gen     uint32    // that socket's generation
+}
+
+// attach points the outbox at a new socket; what was queued is discarded
+// and the number of data frames returned.
+func (o *outbox) attach(t Transport, gen uint32) int {
+	n := o.discard()
+	o.mu.Lock()
+	o.t, o.gen = t, gen
+	o.mu.Unlock()
+	return n
 }
 
 func (o *outbox) len() int {
@@ -87,12 +99,13 @@ func (o *outbox) acquire() bool {
 	return true
 }
 
-// next returns the next item for the token holder, or releases the token
-// and reports false when the queue is empty.
-func (o *outbox) next() (outItem, bool) {
+// next returns the next item for the token holder with the socket and
+// generation to write it to, or releases the token and reports false when
+// the queue is empty.
+func (o *outbox) next() (outItem, Transport, uint32, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.head == len(o.items) {
+	if o.head == len(o.items) || o.t == nil {
 		o.writing = false
 		if cap(o.items) > 64 {
 			o.items = nil
@@ -100,13 +113,13 @@ func (o *outbox) next() (outItem, bool) {
 			o.items = o.items[:0]
 		}
 		o.head = 0
-		return outItem{}, false
+		return outItem{}, nil, 0, false
 	}
 	it := o.items[o.head]
 	o.items[o.head] = outItem{}
 	o.head++
 	o.bytes -= len(it.frame.Data)
-	return it, true
+	return it, o.t, o.gen, true
 }
 
 // release gives the token back without writing the rest, after a write

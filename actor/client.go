@@ -1,0 +1,223 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+)
+
+// ClientHandler is the behaviour of a dialled (client) connection. It is a
+// [Handler] plus two callbacks around each socket; the connection's PID and
+// the handler value stay the same across reconnects, so its state survives
+// them. Init runs once, before the first dial.
+type ClientHandler interface {
+	Handler
+	// HandleConnect runs after every successful handshake (the first and each
+	// reconnect), before any frame is read and before frames held while
+	// disconnected are sent. Frames it pushes go first.
+	HandleConnect(c *Context, r *ConnectResponse) error
+	// HandleDisconnect runs when a socket ended (or a dial failed) other than
+	// by the handler's own close, and decides what comes next.
+	HandleDisconnect(c *Context, r Reason) Decision
+}
+
+// ConnectResponse is the server's answer to a client's handshake.
+type ConnectResponse struct {
+	StatusCode  int
+	Header      http.Header
+	Subprotocol string
+}
+
+// HandleConnect does nothing.
+func (BaseHandler) HandleConnect(*Context, *ConnectResponse) error { return nil }
+
+// HandleDisconnect leaves the decision to the reconnect policy.
+func (BaseHandler) HandleDisconnect(*Context, Reason) Decision { return ReconnectByPolicy }
+
+// Decision is what a client does after a disconnect.
+type Decision struct {
+	kind  decisionKind
+	delay time.Duration
+}
+
+type decisionKind uint8
+
+const (
+	byPolicy decisionKind = iota
+	reconnectAfter
+	stopReconnecting
+)
+
+// Decisions for [ClientHandler.HandleDisconnect].
+var (
+	// ReconnectByPolicy lets the supervisor's policy decide: by default
+	// reconnect with backoff unless the close code is terminal.
+	ReconnectByPolicy = Decision{}
+	// ReconnectNow reconnects at once.
+	ReconnectNow = Decision{kind: reconnectAfter}
+	// StopReconnecting ends the client: Terminate follows.
+	StopReconnecting = Decision{kind: stopReconnecting}
+)
+
+// ReconnectAfter reconnects after d.
+func ReconnectAfter(d time.Duration) Decision { return Decision{kind: reconnectAfter, delay: max(d, 0)} }
+
+// Stops reports whether the decision ends the client.
+func (d Decision) Stops() bool { return d.kind == stopReconnecting }
+
+// Delay returns the delay the handler asked for, or -1 when the policy
+// decides.
+func (d Decision) Delay() time.Duration {
+	if d.kind == reconnectAfter {
+		return d.delay
+	}
+	return -1
+}
+
+// String describes the decision.
+func (d Decision) String() string {
+	switch d.kind {
+	case reconnectAfter:
+		return "reconnect after " + d.delay.String()
+	case stopReconnecting:
+		return "stop"
+	}
+	return "reconnect by policy"
+}
+
+// Disconnect is the failure a client connection escalates to its
+// supervisor when its socket has ended and its handler did not decide to
+// stop. The supervisor's strategy (see package supervision) restarts the
+// actor, which dials again, or stops it.
+type Disconnect struct {
+	Reason   Reason
+	Decision Decision
+	// Uptime is how long the socket was open; 0 when the dial failed.
+	Uptime time.Duration
+}
+
+// Error describes the disconnect.
+func (d *Disconnect) Error() string {
+	return fmt.Sprintf("protows: disconnected (%v) after %v; handler decision: %v", d.Reason, d.Uptime.Round(time.Millisecond), d.Decision)
+}
+
+// Unwrap returns the error behind the disconnect, if any.
+func (d *Disconnect) Unwrap() error { return d.Reason.Err }
+
+// DialError is why a dial failed; StatusCode is the HTTP status when the
+// server answered the handshake with something other than 101.
+type DialError struct {
+	StatusCode int
+	Err        error
+}
+
+// Error describes the failed dial.
+func (e *DialError) Error() string {
+	if e.StatusCode != 0 {
+		return fmt.Sprintf("protows: dial refused with HTTP %d: %v", e.StatusCode, e.Err)
+	}
+	return "protows: dial failed: " + e.Err.Error()
+}
+
+// Unwrap returns the underlying error.
+func (e *DialError) Unwrap() error { return e.Err }
+
+// ErrDisconnected is returned when a frame is sent to a client that is not
+// connected and cannot hold it.
+var ErrDisconnected = errors.New("protows: client disconnected")
+
+// Dialer opens a client connection's socket. It is called from a goroutine
+// of its own; ctx is cancelled when the client stops.
+type Dialer func(ctx context.Context) (Transport, *ConnectResponse, error)
+
+// ClientLink is shared between a client connection actor and the handle its
+// creator keeps: whether it is connected, how many frames it holds, and how
+// it ended.
+type ClientLink struct {
+	connected atomic.Bool
+	held      atomic.Int64
+	holdMax   int64
+	closeReq  atomic.Bool
+	done      chan struct{}
+	reason    Reason // written before done is closed
+}
+
+// Connected reports whether the client has an open socket now.
+func (l *ClientLink) Connected() bool { return l.connected.Load() }
+
+// Done is closed once the client actor has terminated.
+func (l *ClientLink) Done() <-chan struct{} { return l.done }
+
+// Reason returns why the client ended; valid once Done is closed.
+func (l *ClientLink) Reason() Reason {
+	<-l.done
+	return l.reason
+}
+
+// reserveHold takes a place for a frame held while disconnected.
+func (l *ClientLink) reserveHold() bool {
+	for {
+		n := l.held.Load()
+		if n >= l.holdMax {
+			return false
+		}
+		if l.held.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// pushMsg carries a frame from Send to the actor.
+type pushMsg struct {
+	f        Frame
+	reserved bool // a hold place was taken for it
+}
+
+// clientClose asks a connected client to close gracefully.
+type clientClose struct {
+	code   CloseCode
+	reason string
+}
+
+// Send queues f for the peer of a client connection from outside the
+// actor. While the client is disconnected the frame is held, in order, if
+// fewer than the hold limit ([WithHoldWhileDisconnected]) are held already,
+// and sent after the next connect; otherwise Send returns ErrDisconnected.
+func (l *ClientLink) Send(sys *protoactor.ActorSystem, pid *protoactor.PID, f Frame) error {
+	if !f.IsData() {
+		return fmt.Errorf("protows: Send takes text or binary frames, not %s", f.Type)
+	}
+	select {
+	case <-l.done:
+		return ErrClosed
+	default:
+	}
+	if l.connected.Load() {
+		sys.Root.Send(pid, &pushMsg{f: f})
+		return nil
+	}
+	if l.reserveHold() {
+		sys.Root.Send(pid, &pushMsg{f: f, reserved: true})
+		return nil
+	}
+	return ErrDisconnected
+}
+
+// Close closes the client with code: gracefully (close handshake) when it
+// is connected, at once otherwise. Terminate sees ReasonNormal. It does not
+// wait; see Done.
+func (l *ClientLink) Close(sys *protoactor.ActorSystem, pid *protoactor.PID, code CloseCode, reason string) {
+	l.closeReq.Store(true)
+	if l.connected.Load() {
+		sys.Root.Send(pid, &clientClose{code: code, reason: reason})
+		return
+	}
+	// Disconnected: its mailbox may be suspended until the next reconnect;
+	// a system message gets through.
+	sys.Root.Stop(pid)
+}

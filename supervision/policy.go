@@ -1,0 +1,170 @@
+package supervision
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/protows/protows/actor"
+)
+
+// Policy is a restart policy for any proto.actor actor, and the reconnect
+// policy of client connections: restart a failed actor after a backoff
+// delay, start counting again once it has stayed up for a stable period,
+// stop it when the failures within a window exceed a budget or when the
+// failure is one a retry cannot fix.
+type Policy struct {
+	// Backoff spaces the restarts.
+	Backoff Backoff
+	// StablePeriod: a failure after the actor (for a client, its connection)
+	// stayed up this long starts again at attempt 1. Default 10 s; negative
+	// never resets.
+	StablePeriod time.Duration
+	// MaxAttempts is the budget: when more than MaxAttempts failures happen
+	// within Window the actor is stopped. 0 means no budget.
+	MaxAttempts int
+	// Window is the budget's window (default 1 minute).
+	Window time.Duration
+	// Retryable decides whether a failure may be retried at all; nil means
+	// [Retryable].
+	Retryable func(reason any) bool
+	// Logger gets one line per decision (default: the actor system's).
+	Logger *slog.Logger
+}
+
+// Defaults of a zero [Policy].
+const (
+	DefaultStablePeriod = 10 * time.Second
+	DefaultWindow       = time.Minute
+)
+
+// Directive is what the strategy did with a failure.
+type Directive uint8
+
+// Directives.
+const (
+	Restart Directive = iota + 1
+	Stop
+)
+
+// String returns "restart" or "stop".
+func (d Directive) String() string {
+	switch d {
+	case Restart:
+		return "restart"
+	case Stop:
+		return "stop"
+	}
+	return fmt.Sprintf("Directive(%d)", uint8(d))
+}
+
+// Event records one decision. The strategy publishes it on the actor
+// system's event stream (subscribe to *Event) and logs it.
+type Event struct {
+	Child     *protoactor.PID
+	Directive Directive
+	// Attempt counts the failures since the last stable period, this one
+	// included.
+	Attempt int
+	// Delay is how long the restart waits.
+	Delay time.Duration
+	// Why says what decided: "backoff", "handler", "terminal", "budget".
+	Why    string
+	Reason any
+}
+
+// Retryable is the default classification: a failure is retried unless it
+// is a disconnect whose handler said stop, or whose close code says a retry
+// cannot help: 1002 (protocol error), 1003 (unsupported data), 1007
+// (invalid payload), 1008 (policy violation), 1009 (message too big), 1010
+// (mandatory extension), and the application codes 4000-4999. 1000, 1001,
+// 1006, 1011-1014, network and dial errors, and every other failure are
+// retried.
+func Retryable(reason any) bool {
+	var d *actor.Disconnect
+	if !asDisconnect(reason, &d) {
+		return true
+	}
+	return RetryableCode(d.Reason.Code)
+}
+
+// RetryableCode reports whether a connection closed with code should be
+// reconnected by default (see [Retryable]).
+func RetryableCode(code actor.CloseCode) bool {
+	switch code {
+	case actor.CloseProtocolError, actor.CloseUnsupportedData, actor.CloseInvalidPayload,
+		actor.ClosePolicyViolation, actor.CloseMessageTooBig, actor.CloseMandatoryExtension:
+		return false
+	}
+	return code < 4000 || code > 4999
+}
+
+func asDisconnect(reason any, d **actor.Disconnect) bool {
+	err, ok := reason.(error)
+	return ok && errors.As(err, d)
+}
+
+// Strategy returns p as a proto.actor supervisor strategy. Give it to the
+// parent of the actors it governs (protoactor.WithSupervisor, or
+// actor.NewSupervisor).
+func (p Policy) Strategy() protoactor.SupervisorStrategy {
+	if p.StablePeriod == 0 {
+		p.StablePeriod = DefaultStablePeriod
+	}
+	if p.Window <= 0 {
+		p.Window = DefaultWindow
+	}
+	if p.Retryable == nil {
+		p.Retryable = Retryable
+	}
+	p.Backoff = p.Backoff.withDefaults()
+	return &strategy{p: p}
+}
+
+type strategy struct{ p Policy }
+
+func (s *strategy) HandleFailure(sys *protoactor.ActorSystem, sup protoactor.Supervisor, child *protoactor.PID, rs *protoactor.RestartStatistics, reason, _ any) {
+	var d *actor.Disconnect
+	isDisconnect := asDisconnect(reason, &d)
+	if isDisconnect && s.p.StablePeriod > 0 && d.Uptime >= s.p.StablePeriod {
+		rs.Reset()
+	}
+	rs.Fail()
+	ev := &Event{Child: child, Attempt: rs.FailureCount(), Reason: reason, Directive: Restart}
+	switch {
+	case isDisconnect && d.Decision.Stops():
+		ev.Directive, ev.Why = Stop, "handler"
+	case isDisconnect && d.Decision.Delay() >= 0:
+		ev.Why, ev.Delay = "handler", d.Decision.Delay()
+	case !s.p.Retryable(reason):
+		ev.Directive, ev.Why = Stop, "terminal"
+	case s.p.MaxAttempts > 0 && rs.NumberOfFailures(s.p.Window) > s.p.MaxAttempts:
+		ev.Directive, ev.Why = Stop, "budget"
+	default:
+		ev.Why, ev.Delay = "backoff", s.p.Backoff.Delay(ev.Attempt)
+	}
+
+	log := s.p.Logger
+	if log == nil {
+		log = sys.Logger()
+	}
+	log.Info("supervision decision", slog.String("actor", child.Id), slog.String("directive", ev.Directive.String()),
+		slog.Int("attempt", ev.Attempt), slog.Duration("delay", ev.Delay), slog.String("why", ev.Why), slog.Any("reason", reason))
+	sys.EventStream.Publish(ev)
+
+	if ev.Directive == Stop {
+		sup.StopChildren(child)
+		return
+	}
+	if ev.Delay <= 0 {
+		sup.RestartChildren(child)
+		return
+	}
+	// The child stays suspended (its messages wait in its mailbox) until the
+	// timer restarts it. Restarting a child that was stopped meanwhile is a
+	// no-op.
+	time.AfterFunc(ev.Delay, func() { sup.RestartChildren(child) })
+}
