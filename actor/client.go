@@ -65,7 +65,9 @@ var (
 )
 
 // ReconnectAfter reconnects after d.
-func ReconnectAfter(d time.Duration) Decision { return Decision{kind: reconnectAfter, delay: max(d, 0)} }
+func ReconnectAfter(d time.Duration) Decision {
+	return Decision{kind: reconnectAfter, delay: max(d, 0)}
+}
 
 // Stops reports whether the decision ends the client.
 func (d Decision) Stops() bool { return d.kind == stopReconnecting }
@@ -212,6 +214,11 @@ func (l *ClientLink) Send(sys *protoactor.ActorSystem, pid *protoactor.PID, f Fr
 // is connected, at once otherwise. Terminate sees ReasonNormal. It does not
 // wait; see Done.
 func (l *ClientLink) Close(sys *protoactor.ActorSystem, pid *protoactor.PID, code CloseCode, reason string) {
+	select {
+	case <-l.done:
+		return // ended already
+	default:
+	}
 	l.closeReq.Store(true)
 	if l.connected.Load() {
 		sys.Root.Send(pid, &clientClose{code: code, reason: reason})

@@ -67,7 +67,7 @@ type conn struct {
 	h    Handler
 	mb   *mailbox
 	ctx  Context
-	dial Dialer      // client mode when set
+	dial Dialer // client mode when set
 	ch   ClientHandler
 	link *ClientLink // client mode
 

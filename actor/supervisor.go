@@ -35,8 +35,9 @@ type Supervisor struct {
 	done chan struct{}
 
 	// Owned by receive.
-	drainMsg any             // sent to every child, also those spawned later
-	drained  []chan struct{} // closed once there are no children
+	drainMsg      any             // sent to every child, also those spawned later
+	drained       []chan struct{} // closed once there are no children
+	stopWhenEmpty bool
 }
 
 type (
@@ -50,6 +51,7 @@ type (
 		msg   any
 		reply chan struct{}
 	}
+	stopWhenEmpty struct{}
 )
 
 // NewSupervisor spawns a supervisor in sys. A nil strategy means
@@ -81,6 +83,9 @@ func (s *Supervisor) receive(ctx protoactor.Context) {
 		s.checkDrained(ctx)
 	case *protoactor.Terminated:
 		s.checkDrained(ctx)
+	case stopWhenEmpty:
+		s.stopWhenEmpty = true
+		s.checkDrained(ctx)
 	case *broadcast:
 		for _, pid := range ctx.Children() {
 			ctx.Send(pid, m.msg)
@@ -100,7 +105,14 @@ func (s *Supervisor) checkDrained(ctx protoactor.Context) {
 		close(ch)
 	}
 	s.drained = nil
+	if s.stopWhenEmpty {
+		ctx.Stop(ctx.Self())
+	}
 }
+
+// StopWhenEmpty makes the supervisor stop itself once it has no children
+// (at once if it has none now), as a parent dedicated to one actor should.
+func (s *Supervisor) StopWhenEmpty() { s.sys.Root.Send(s.pid, stopWhenEmpty{}) }
 
 // Drain sends msg to every child, and to every child spawned from now on,
 // then waits until no child is left or ctx expires. Send a message that

@@ -164,7 +164,10 @@ func (s *strategy) HandleFailure(sys *protoactor.ActorSystem, sup protoactor.Sup
 		return
 	}
 	// The child stays suspended (its messages wait in its mailbox) until the
-	// timer restarts it. Restarting a child that was stopped meanwhile is a
-	// no-op.
-	time.AfterFunc(ev.Delay, func() { sup.RestartChildren(child) })
+	// timer restarts it, unless it was stopped meanwhile.
+	time.AfterFunc(ev.Delay, func() {
+		if _, alive := sys.ProcessRegistry.GetLocal(child.Id); alive {
+			sup.RestartChildren(child)
+		}
+	})
 }

@@ -1,15 +1,20 @@
 package wsactor
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"path"
 	"time"
 
+	protoactor "github.com/asynkron/protoactor-go/actor"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/supervision"
 )
 
 // Defaults of a [Server].
@@ -19,9 +24,11 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultReadBufferSize   = 1024
 	DefaultWriteBufferSize  = 4096
+	DefaultDialTimeout      = 10 * time.Second
 )
 
-// Option configures a [Server].
+// Option configures a [Server] or a [Client]. Most options apply to both;
+// those that apply to one side only say so and are ignored by the other.
 type Option func(*config)
 
 type config struct {
@@ -37,9 +44,52 @@ type config struct {
 	logger           *slog.Logger
 	meterProvider    metric.MeterProvider
 	conn             []actor.Option
+
+	// Client side.
+	header      http.Header
+	tls         *tls.Config
+	dialTimeout time.Duration
+	proxy       func(*http.Request) (*url.URL, error)
+	reconnect   supervision.Policy
 }
 
-// WithAllowedOrigins accepts cross-origin handshakes whose Origin host
+// WithHeader adds headers to a client's handshake request (client).
+func WithHeader(h http.Header) Option {
+	return func(c *config) {
+		for k, v := range h {
+			c.header[k] = append(c.header[k], v...)
+		}
+	}
+}
+
+// WithTLSConfig sets the TLS configuration for wss:// URLs (client).
+func WithTLSConfig(t *tls.Config) Option { return func(c *config) { c.tls = t } }
+
+// WithDialTimeout bounds the TCP connect of each dial (client; default
+// 10 s). The handshake after it is bounded by WithHandshakeTimeout.
+func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
+
+// WithProxy sets how a client finds its HTTP proxy (client; default
+// http.ProxyFromEnvironment: HTTP_PROXY, HTTPS_PROXY, NO_PROXY). nil dials
+// directly.
+func WithProxy(proxy func(*http.Request) (*url.URL, error)) Option {
+	return func(c *config) { c.proxy = proxy }
+}
+
+// WithReconnect sets a client's reconnect policy (client; default: the
+// zero supervision.Policy, that is backoff from 100 ms to 30 s with full
+// jitter, reset after 10 s connected, no budget, no reconnect after a
+// terminal close code).
+func WithReconnect(p supervision.Policy) Option { return func(c *config) { c.reconnect = p } }
+
+// WithHoldWhileDisconnected lets a client hold up to n frames sent while it
+// is disconnected and send them in order after the next connect (client;
+// default 0: Send fails with actor.ErrDisconnected).
+func WithHoldWhileDisconnected(n int) Option {
+	return func(c *config) { c.conn = append(c.conn, actor.WithHoldWhileDisconnected(n)) }
+}
+
+// WithAllowedOrigins (server) accepts cross-origin handshakes whose Origin host
 // matches one of the patterns (path.Match syntax, case-insensitive, port
 // included when the origin has one): "example.com", "*.example.com",
 // "localhost:*". Same-origin requests (Origin host equal to the Host
@@ -49,18 +99,19 @@ func WithAllowedOrigins(patterns ...string) Option {
 	return func(c *config) { c.originPatterns = append(c.originPatterns, patterns...) }
 }
 
-// WithSubprotocols sets the subprotocols the server speaks, in order of
-// preference; the first one the client also offers is selected unless the
-// handler's Connect selects another.
+// WithSubprotocols sets the subprotocols spoken, in order of preference.
+// A server selects the first one the client also offers unless the
+// handler's Connect selects another; a client offers them all.
 func WithSubprotocols(protocols ...string) Option {
 	return func(c *config) { c.subprotocols = append(c.subprotocols, protocols...) }
 }
 
 // WithCompression negotiates permessage-deflate (RFC 7692, without context
-// takeover) with clients that offer it.
+// takeover): a server accepts it from clients that offer it, a client
+// offers it.
 func WithCompression(enable bool) Option { return func(c *config) { c.compression = enable } }
 
-// WithReadLimit sets the largest message accepted from a peer, in bytes
+// WithReadLimit sets the largest message accepted from the peer, in bytes
 // after decompression (default 1 MiB). A larger one closes the connection
 // with 1009.
 func WithReadLimit(n int64) Option { return func(c *config) { c.readLimit = n } }
@@ -69,9 +120,10 @@ func WithReadLimit(n int64) Option { return func(c *config) { c.readLimit = n } 
 // times out ends the connection.
 func WithWriteTimeout(d time.Duration) Option { return func(c *config) { c.writeTimeout = d } }
 
-// WithHandshakeTimeout bounds Connect and the writing of the 101 response
-// (default 10 s). Reading the request is bounded by the http.Server's
-// ReadHeaderTimeout.
+// WithHandshakeTimeout bounds the opening handshake (default 10 s): on a
+// server, Connect and the writing of the 101 response (reading the request
+// is bounded by the http.Server's ReadHeaderTimeout); on a client, the
+// exchange after the TCP connect.
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(c *config) { c.handshakeTimeout = d }
 }
@@ -128,6 +180,9 @@ func newConfig(opts []Option) (*config, error) {
 		handshakeTimeout: DefaultHandshakeTimeout,
 		readBufferSize:   DefaultReadBufferSize,
 		writeBufferSize:  DefaultWriteBufferSize,
+		header:           http.Header{},
+		dialTimeout:      DefaultDialTimeout,
+		proxy:            defaultProxy,
 	}
 	for _, o := range opts {
 		o(c)
@@ -136,8 +191,8 @@ func newConfig(opts []Option) (*config, error) {
 	if c.readLimit <= 0 {
 		errs = append(errs, fmt.Errorf("protows: read limit must be positive, got %d", c.readLimit))
 	}
-	if c.writeTimeout <= 0 || c.handshakeTimeout <= 0 {
-		errs = append(errs, errors.New("protows: write and handshake timeouts must be positive"))
+	if c.writeTimeout <= 0 || c.handshakeTimeout <= 0 || c.dialTimeout <= 0 {
+		errs = append(errs, errors.New("protows: write, handshake and dial timeouts must be positive"))
 	}
 	if c.readBufferSize <= 0 || c.writeBufferSize <= 0 {
 		errs = append(errs, errors.New("protows: buffer sizes must be positive"))
@@ -148,4 +203,21 @@ func newConfig(opts []Option) (*config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// connConfig builds the connection settings shared by every connection.
+func (c *config) connConfig(sys *protoactor.ActorSystem) (*actor.Config, error) {
+	log := c.logger
+	if log == nil {
+		log = sys.Logger()
+	}
+	opts := append([]actor.Option{actor.WithLogger(log)}, c.conn...)
+	if c.meterProvider != nil {
+		m, err := actor.NewMetrics(c.meterProvider)
+		if err != nil {
+			return nil, fmt.Errorf("protows: metrics: %w", err)
+		}
+		opts = append(opts, actor.WithMetrics(m))
+	}
+	return actor.NewConfig(opts...)
 }

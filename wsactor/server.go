@@ -3,7 +3,6 @@ package wsactor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -53,15 +52,7 @@ func NewServer(sys *protoactor.ActorSystem, newHandler func() actor.Handler, opt
 	if log == nil {
 		log = sys.Logger()
 	}
-	connOpts := append([]actor.Option{actor.WithLogger(log)}, cfg.conn...)
-	if cfg.meterProvider != nil {
-		m, err := actor.NewMetrics(cfg.meterProvider)
-		if err != nil {
-			return nil, fmt.Errorf("protows: metrics: %w", err)
-		}
-		connOpts = append(connOpts, actor.WithMetrics(m))
-	}
-	connCfg, err := actor.NewConfig(connOpts...)
+	connCfg, err := cfg.connConfig(sys)
 	if err != nil {
 		return nil, err
 	}

@@ -125,6 +125,12 @@ func (t *transport) readError(err error) error {
 		_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "bad compressed data"), time.Now().Add(t.writeTimeout))
 		t.lingeringClose()
 		return &actor.ProtocolError{Code: actor.CloseInvalidPayload, Err: err}
+	case err.Error() == gorillaBadCloseCode1014:
+		// gorilla v1.5.3 does not know 1014 (bad gateway, RFC 6455 registry)
+		// and takes it for a protocol error, answering with 1002 before we
+		// see it. It is a valid close from the peer: report it as one. The
+		// reason text is lost, and the 1002 cannot be taken back.
+		return &actor.CloseError{Code: actor.CloseBadGateway}
 	case strings.HasPrefix(err.Error(), "websocket: "):
 		// gorilla's protocol errors are untyped; it has sent a 1002 close frame.
 		t.lingeringClose()
@@ -132,6 +138,8 @@ func (t *transport) readError(err error) error {
 	}
 	return err
 }
+
+const gorillaBadCloseCode1014 = "websocket: bad close code 1014"
 
 func (t *transport) WriteFrame(f actor.Frame) error {
 	deadline := time.Now().Add(t.writeTimeout)

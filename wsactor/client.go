@@ -1,0 +1,128 @@
+package wsactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+	"github.com/gorilla/websocket"
+
+	"github.com/protows/protows/actor"
+)
+
+// Client is the handle of a client connection actor made by [SpawnClient].
+// The actor dials, runs its handler, and reconnects under its supervisor's
+// policy; its PID never changes, so other actors can keep sending to it.
+type Client struct {
+	sys  *protoactor.ActorSystem
+	pid  *protoactor.PID
+	sup  *actor.Supervisor
+	link *actor.ClientLink
+}
+
+// SpawnClient spawns a client connection actor that dials rawURL (ws:// or
+// wss://) and runs h. It returns at once: the first dial happens in the
+// actor, and a failed dial is a disconnect like any other (HandleDisconnect,
+// then the reconnect policy). The actor's parent is a supervisor of its own
+// with the reconnect policy ([WithReconnect]).
+func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandler, opts ...Option) (*Client, error) {
+	if sys == nil || h == nil {
+		return nil, errors.New("protows: SpawnClient needs an actor system and a handler")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("protows: bad URL: %w", err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return nil, fmt.Errorf("protows: URL scheme must be ws or wss, got %q", u.Scheme)
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	connCfg, err := cfg.connConfig(sys)
+	if err != nil {
+		return nil, err
+	}
+	d := &websocket.Dialer{
+		NetDialContext:    (&net.Dialer{Timeout: cfg.dialTimeout}).DialContext,
+		Proxy:             cfg.proxy,
+		TLSClientConfig:   cfg.tls,
+		HandshakeTimeout:  cfg.handshakeTimeout,
+		ReadBufferSize:    cfg.readBufferSize,
+		WriteBufferSize:   cfg.writeBufferSize,
+		WriteBufferPool:   &sync.Pool{},
+		Subprotocols:      cfg.subprotocols,
+		EnableCompression: cfg.compression,
+	}
+	header := cfg.header.Clone()
+	dial := func(ctx context.Context) (actor.Transport, *actor.ConnectResponse, error) {
+		c, resp, err := d.DialContext(ctx, rawURL, header)
+		if err != nil {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+				resp.Body.Close()
+			}
+			return nil, nil, &actor.DialError{StatusCode: status, Err: err}
+		}
+		cr := &actor.ConnectResponse{StatusCode: resp.StatusCode, Header: resp.Header, Subprotocol: c.Subprotocol()}
+		return newTransport(c, cfg.writeTimeout, cfg.readLimit, cfg.closeTimeout), cr, nil
+	}
+	props, link := connCfg.ClientProps(h, dial)
+	sup := actor.NewSupervisor(sys, cfg.reconnect.Strategy())
+	pid, err := sup.Spawn(props)
+	if err != nil {
+		return nil, err
+	}
+	sup.StopWhenEmpty()
+	return &Client{sys: sys, pid: pid, sup: sup, link: link}, nil
+}
+
+// PID returns the client actor's PID; it stays the same across reconnects.
+func (c *Client) PID() *protoactor.PID { return c.pid }
+
+// Connected reports whether the client has an open socket now.
+func (c *Client) Connected() bool { return c.link.Connected() }
+
+// Send queues f for the server. While the client is disconnected, f is
+// held and sent after the next connect if the hold limit
+// ([WithHoldWhileDisconnected]) allows; otherwise Send returns an error
+// matching [actor.ErrDisconnected]. After the client ended it returns
+// [actor.ErrClosed].
+func (c *Client) Send(f actor.Frame) error { return c.link.Send(c.sys, c.pid, f) }
+
+// Cast sends msg to the client actor; it reaches HandleInfo (after a
+// reconnect, if the client is between sockets).
+func (c *Client) Cast(msg any) { c.sys.Root.Send(c.pid, msg) }
+
+// Close closes the client with 1000 (a close handshake if it is
+// connected) and waits until it has terminated or ctx expires; then it
+// stops the actor without waiting for the server. It does not reconnect.
+func (c *Client) Close(ctx context.Context) error {
+	c.link.Close(c.sys, c.pid, actor.CloseNormal, "")
+	select {
+	case <-c.link.Done():
+		return nil
+	case <-ctx.Done():
+		c.sys.Root.Stop(c.pid)
+		<-c.link.Done()
+		return ctx.Err()
+	}
+}
+
+// Done is closed once the client has terminated: closed, stopped by its
+// handler's decision, or given up by its reconnect policy.
+func (c *Client) Done() <-chan struct{} { return c.link.Done() }
+
+// Reason returns why the client ended. It waits for Done.
+func (c *Client) Reason() actor.Reason { return c.link.Reason() }
+
+// defaultProxy is gorilla's default: the HTTP(S)_PROXY and NO_PROXY
+// environment variables.
+var defaultProxy = http.ProxyFromEnvironment
