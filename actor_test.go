@@ -11,15 +11,15 @@ import (
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 	"github.com/gorilla/websocket"
+	"github.com/protows/protows/internal/leaktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/protows/protows/actor"
 	"github.com/protows/protows/wsactor"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 // The room is a plain proto.actor actor: connections join it, it
 // broadcasts what they say, and it watches them so a closed connection

@@ -3,9 +3,9 @@ package actor_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/protows/protows/internal/leaktest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leaktest.VerifyTestMain(m)
 }

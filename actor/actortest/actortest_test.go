@@ -3,14 +3,14 @@ package actortest_test
 import (
 	"testing"
 
+	"github.com/protows/protows/internal/leaktest"
 	"github.com/stretchr/testify/assert"
-	"go.uber.org/goleak"
 
 	"github.com/protows/protows/actor"
 	"github.com/protows/protows/actor/actortest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 // Greeter greets whoever names themselves.
 type Greeter struct{ actor.BaseHandler }

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/protows/protows/internal/leaktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 // lines passes what is written to it on as lines.
 type lines chan string

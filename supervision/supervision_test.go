@@ -1,0 +1,140 @@
+package supervision_test
+
+import (
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+	"github.com/protows/protows/internal/leaktest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/protows/protows/actor"
+	"github.com/protows/protows/supervision"
+)
+
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+
+func TestBackoffCeilingGrowsToCap(t *testing.T) {
+	b := supervision.Backoff{Min: 100 * time.Millisecond, Max: time.Second, Multiplier: 2}
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i, w := range want {
+		assert.Equal(t, w*time.Millisecond, b.Ceiling(i+1), "attempt %d", i+1)
+	}
+	assert.Equal(t, time.Second, b.Ceiling(10_000), "no overflow")
+	assert.Equal(t, 100*time.Millisecond, b.Ceiling(0))
+}
+
+func TestBackoffDefaults(t *testing.T) {
+	var b supervision.Backoff
+	assert.Equal(t, supervision.DefaultMin, b.Ceiling(1))
+	assert.Equal(t, 2*supervision.DefaultMin, b.Ceiling(2))
+	assert.Equal(t, supervision.DefaultMax, b.Ceiling(100))
+}
+
+func TestBackoffFullJitter(t *testing.T) {
+	for _, r := range []float64{0, 0.25, 0.999} {
+		b := supervision.Backoff{Min: time.Second, Max: 8 * time.Second, Rand: func() float64 { return r }}
+		for attempt := 1; attempt <= 6; attempt++ {
+			assert.Equal(t, time.Duration(r*float64(b.Ceiling(attempt))), b.Delay(attempt))
+		}
+	}
+	b := supervision.Backoff{Min: time.Second, Max: time.Minute}
+	seen := map[time.Duration]bool{}
+	for range 100 {
+		d := b.Delay(3)
+		require.GreaterOrEqual(t, d, time.Duration(0))
+		require.LessOrEqual(t, d, 4*time.Second)
+		seen[d] = true
+	}
+	assert.Greater(t, len(seen), 50, "random delays")
+}
+
+func TestRetryableCode(t *testing.T) {
+	for code, want := range map[actor.CloseCode]bool{
+		1000: true, 1001: true, 1005: true, 1006: true, 1011: true, 1012: true, 1013: true, 1014: true, 3000: true,
+		1002: false, 1003: false, 1007: false, 1008: false, 1009: false, 1010: false, 4000: false, 4500: false, 4999: false,
+	} {
+		assert.Equal(t, want, supervision.RetryableCode(code), "%d", code)
+	}
+	assert.True(t, supervision.Retryable(errors.New("any failure")))
+	assert.False(t, supervision.Retryable(&actor.Disconnect{Reason: actor.Reason{Code: actor.ClosePolicyViolation}}))
+}
+
+// worker is any proto.actor actor: it counts its starts and fails on "fail".
+type worker struct{ starts chan struct{} }
+
+func (w *worker) Receive(ctx protoactor.Context) {
+	switch ctx.Message().(type) {
+	case *protoactor.Started:
+		w.starts <- struct{}{}
+	case string:
+		panic(errors.New("worker failed"))
+	}
+}
+
+func TestPolicyForAnyActor(t *testing.T) {
+	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	defer sys.Shutdown()
+	events := make(chan *supervision.Event, 10)
+	sub := sys.EventStream.Subscribe(func(e any) {
+		if ev, ok := e.(*supervision.Event); ok {
+			events <- ev
+		}
+	})
+	defer sys.EventStream.Unsubscribe(sub)
+
+	policy := supervision.Policy{
+		Backoff:     supervision.Backoff{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond, Rand: func() float64 { return 1 }},
+		MaxAttempts: 2, Window: time.Minute,
+	}
+	w := &worker{starts: make(chan struct{}, 10)}
+	parent := actor.NewSupervisor(sys, policy.Strategy())
+	pid, err := parent.Spawn(protoactor.PropsFromProducer(func() protoactor.Actor { return w }))
+	require.NoError(t, err)
+	defer sys.Root.Stop(parent.PID())
+	<-w.starts
+
+	for attempt, delay := range []time.Duration{10 * time.Millisecond, 20 * time.Millisecond} {
+		start := time.Now()
+		sys.Root.Send(pid, "fail")
+		ev := <-events
+		assert.Equal(t, supervision.Restart, ev.Directive)
+		assert.Equal(t, attempt+1, ev.Attempt)
+		assert.Equal(t, delay, ev.Delay)
+		select {
+		case <-w.starts:
+			assert.GreaterOrEqual(t, time.Since(start), delay, "restarted before its delay")
+		case <-time.After(5 * time.Second):
+			t.Fatal("not restarted")
+		}
+	}
+	sys.Root.Send(pid, "fail")
+	ev := <-events
+	assert.Equal(t, supervision.Stop, ev.Directive)
+	assert.Equal(t, "budget", ev.Why)
+	select {
+	case <-watch(sys, pid):
+	case <-time.After(5 * time.Second):
+		t.Fatal("the worker was not stopped")
+	}
+}
+
+// watch returns a channel closed when pid stops.
+func watch(sys *protoactor.ActorSystem, pid *protoactor.PID) <-chan struct{} {
+	gone := make(chan struct{})
+	sys.Root.Spawn(protoactor.PropsFromFunc(func(ctx protoactor.Context) {
+		switch ctx.Message().(type) {
+		case *protoactor.Started:
+			ctx.Watch(pid)
+		case *protoactor.Terminated:
+			close(gone)
+			ctx.Stop(ctx.Self())
+		}
+	}))
+	return gone
+}
