@@ -21,4 +21,15 @@
 // 1013 when full. [Server.Shutdown] closes every connection with 1001
 // (1012 with [Server.ShutdownForRestart]) and waits for them; call it before
 // http.Server.Shutdown, which does not track upgraded connections.
+//
+// [SpawnClient] dials a server and runs an [actor.ClientHandler] in a
+// client connection actor. When the socket drops, the actor's supervisor
+// applies a supervision.Policy ([WithReconnect]): the actor is restarted
+// after a capped, jittered backoff and dials again, with the same PID and
+// the same handler value, or it is stopped.
+//
+//	client, err := wsactor.SpawnClient(sys, "wss://example.com/feed", &Ticker{},
+//		wsactor.WithHoldWhileDisconnected(100))
+//	if err != nil { ... }
+//	err = client.Send(actor.Text("hello")) // errors.Is(err, actor.ErrDisconnected) when nothing can hold it
 package wsactor
