@@ -1,0 +1,114 @@
+package wsactor_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/protows/protows/actor"
+	"github.com/protows/protows/wsactor"
+)
+
+func TestClientOverTLS(t *testing.T) {
+	sys := newSystem(t)
+	var up websocket.Upgrader
+	conns := make(chan *websocket.Conn, 1)
+	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := up.Upgrade(w, r, nil); err == nil {
+			conns <- c
+		}
+	}))
+	defer hs.Close()
+	url := "wss" + strings.TrimPrefix(hs.URL, "https")
+
+	// Without the server's certificate the dial fails, as a disconnect.
+	f := newFeed()
+	f.decide = func(actor.Reason) actor.Decision { return actor.StopReconnecting }
+	spawnClient(t, sys, url, f)
+	r := recv(t, f.disconnect, "disconnect")
+	var dErr *actor.DialError
+	require.ErrorAs(t, r.Err, &dErr)
+	var certErr *tls.CertificateVerificationError
+	assert.ErrorAs(t, r.Err, &certErr)
+
+	pool := x509.NewCertPool()
+	pool.AddCert(hs.Certificate())
+	f = newFeed()
+	spawnClient(t, sys, url, f, wsactor.WithTLSConfig(&tls.Config{RootCAs: pool}))
+	c := recv(t, conns, "TLS connection")
+	defer c.Close()
+	assert.Equal(t, "subscribe 1", readText(t, c))
+}
+
+// connectProxy is a minimal HTTP CONNECT proxy that counts tunnels.
+func connectProxy(t *testing.T) (*url.URL, *atomic.Int32) {
+	var tunnels atomic.Int32
+	ps := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		upstream, err := net.Dial("tcp", r.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		tunnels.Add(1)
+		w.WriteHeader(http.StatusOK)
+		client, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			upstream.Close()
+			return
+		}
+		go func() {
+			defer upstream.Close()
+			defer client.Close()
+			go io.Copy(upstream, client)
+			_, _ = io.Copy(client, upstream)
+		}()
+	}))
+	t.Cleanup(ps.Close)
+	u, err := url.Parse(ps.URL)
+	require.NoError(t, err)
+	return u, &tunnels
+}
+
+func TestClientThroughProxy(t *testing.T) {
+	sys := newSystem(t)
+	p := newPeerServer(t, nil)
+	proxyURL, tunnels := connectProxy(t)
+	f := newFeed()
+	spawnClient(t, sys, p.url, f, wsactor.WithProxy(http.ProxyURL(proxyURL)))
+	c := p.accept(t)
+	assert.Equal(t, "subscribe 1", readText(t, c))
+	assert.Equal(t, int32(1), tunnels.Load())
+}
+
+func TestClientKeepaliveTimeoutReconnects(t *testing.T) {
+	sys := newSystem(t)
+	p := newPeerServer(t, nil)
+	f := newFeed()
+	c, err := wsactor.SpawnClient(sys, p.url, f,
+		wsactor.WithKeepalive(20*time.Millisecond, 20*time.Millisecond),
+		wsactor.WithCloseTimeout(50*time.Millisecond),
+		wsactor.WithReconnect(fastPolicy()))
+	require.NoError(t, err)
+	defer c.Close(t.Context())
+	p.accept(t) // never reads, so never answers pings
+	r := recv(t, f.disconnect, "disconnect")
+	assert.Equal(t, actor.ReasonTimeout, r.Kind)
+	assert.ErrorIs(t, r.Err, actor.ErrKeepaliveTimeout)
+	p.accept(t)
+}
