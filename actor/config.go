@@ -48,7 +48,7 @@ const (
 // inboundWindow is how many messages the reader may have queued for the
 // actor before it stops reading: backpressure on a peer that sends faster
 // than its handler keeps up.
-const inboundWindow = 32
+const inboundWindow = 8
 
 // Config holds validated connection settings shared by every connection a
 // server or test spawns. Build one with [NewConfig]; it is immutable.
@@ -91,9 +91,9 @@ func WithKeepalive(interval, pongTimeout time.Duration) Option {
 	return func(c *Config) { c.pingInterval, c.pongTimeout = interval, pongTimeout }
 }
 
-// WithCloseTimeout bounds the close handshake: after sending a close frame
-// the connection waits this long for the peer's close before it drops the
-// TCP connection (default 5 s).
+// WithCloseTimeout bounds the close handshake: from the moment a close is
+// decided, the frames still queued, the close frame and the peer's answer
+// get this long before the TCP connection is dropped (default 5 s).
 func WithCloseTimeout(d time.Duration) Option { return func(c *Config) { c.closeTimeout = d } }
 
 // WithHoldWhileDisconnected lets a client hold up to n frames pushed or

@@ -86,6 +86,7 @@ type conn struct {
 	log         *slog.Logger
 	state       connState
 	started     bool
+	initFailed  bool // Init did not return (it failed); a restart runs it again
 	reason      Reason
 	failure     error
 	terminated  bool
@@ -183,7 +184,11 @@ func (a *conn) Receive(pc protoactor.Context) {
 			a.handleInfo(m.msg)
 		}
 	case *Shutdown:
-		a.closeWith(ReasonShutdown, m.Code, m.Reason, nil)
+		code := m.Code
+		if !code.Sendable() {
+			code = CloseGoingAway
+		}
+		a.closeWith(ReasonShutdown, code, m.Reason, nil)
 	case *protoactor.Started:
 		a.onStarted()
 	case *protoactor.Stopping:
@@ -206,15 +211,23 @@ func (a *conn) onStarted() {
 	a.started = true
 	a.sys, a.self = a.pc.ActorSystem(), a.pc.Self()
 	if a.dial != nil {
-		a.call(func() error { return a.h.Init(&a.ctx) })
+		a.runInit()
 		if a.state == stateDisconnected {
 			a.startDial()
 		}
 		return
 	}
 	a.socketUp()
-	a.call(func() error { return a.h.Init(&a.ctx) })
+	// The reader starts first, so that a failing Init cannot leave a socket
+	// nobody reads; what it reads waits in the mailbox until Init is done.
 	a.startReader()
+	a.runInit()
+}
+
+func (a *conn) runInit() {
+	a.initFailed = true
+	a.call(func() error { return a.h.Init(&a.ctx) })
+	a.initFailed = false
 }
 
 // onRestarted handles Started after a supervisor restart: a client dials
@@ -223,6 +236,9 @@ func (a *conn) onRestarted() {
 	if a.dial == nil {
 		a.logger().Warn("connection restarted after a failure; handler state kept", slog.Any("error", a.failure))
 		a.failure = nil
+		if a.initFailed {
+			a.runInit()
+		}
 		return
 	}
 	if a.link.closeReq.Load() {
@@ -473,6 +489,12 @@ func (a *conn) closeWith(kind ReasonKind, code CloseCode, text string, err error
 
 func (a *conn) onReaderExit(err error) {
 	a.readerDone = true
+	if a.state == stateClosed {
+		// Stopping ran already (the actor waits for its children): the read
+		// side is over, so is the socket.
+		_ = a.t.Close()
+		return
+	}
 	var ce *CloseError
 	var pe *ProtocolError
 	switch {
@@ -583,7 +605,10 @@ func (a *conn) onKeepalive() {
 			return
 		}
 	}
-	a.out.push(outItem{frame: Frame{Type: PingMessage}}, 0, 0)
+	// Out of band: a ping must not wait behind a backlog of data frames,
+	// or a peer that reads slowly would look dead. Errors are left to the
+	// reader and the writer, which see the same socket fail.
+	go func(t Transport) { _ = t.WritePing(nil) }(a.t)
 	a.seenAtPing, a.awaitPong = a.seen, true
 	a.keepalive.Reset(a.cfg.pongTimeout)
 }
@@ -595,17 +620,18 @@ func (a *conn) onStopping() {
 	}
 	switch a.state {
 	case stateOpen:
-		// Stopped from outside, or by the supervisor after a failure: there
-		// is no waiting for the peer now. The writer sends a last close frame
-		// after what it is writing and then closes the socket.
+		// Stopped from outside (Stop, Poison, the parent stopping), or by the
+		// supervisor after a failure: there is no waiting for the peer now.
+		// The writer sends what is queued (not after a failure), then a last
+		// close frame, then closes the socket.
 		a.state = stateClosed
 		a.reason = Reason{Kind: ReasonShutdown, Code: CloseGoingAway}
 		if a.failure != nil {
 			a.reason = Reason{Kind: ReasonError, Code: CloseInternalError, Text: "internal error", Err: a.failure}
+			a.cfg.metrics.dropped(a.out.discard())
 		} else if a.link != nil && a.link.closeReq.Load() {
 			a.reason = Reason{Kind: ReasonNormal, Code: CloseNormal}
 		}
-		a.cfg.metrics.dropped(a.out.discard())
 		a.out.push(outItem{close: true, code: a.reason.Code, text: a.reason.Text, final: true}, 0, 0)
 	case stateClosing:
 		a.state = stateClosed
@@ -671,7 +697,7 @@ func (a *conn) push(f Frame) error {
 	}
 	switch a.cfg.overflow {
 	case OverflowDropOldest:
-		if a.out.dropOldest() {
+		if len(f.Data) <= a.cfg.outboundBytes && a.out.dropOldest() {
 			a.cfg.metrics.dropped(1)
 			if a.out.push(it, a.cfg.outboundFrames, a.cfg.outboundBytes) {
 				return nil
@@ -690,20 +716,43 @@ func (a *conn) push(f Frame) error {
 	}
 }
 
+// Inline write budget: after running the actor on the reader goroutine,
+// that goroutine writes at most this much before it hands the rest to a
+// writer goroutine and goes back to reading. One echo reply costs no
+// goroutine switch; a burst of pushes does not stop the reading.
+const (
+	inlineFrames = 4
+	inlineBytes  = 64 << 10
+)
+
 // flush writes queued frames. The mailbox calls it on the goroutine that
 // has just run the actor, after marking the mailbox idle, so writing never
 // holds up the actor. Only the goroutine holding the outbox's writer token
 // writes; another one finding it taken returns at once, and the holder
-// writes what was queued meanwhile before it lets go.
-func (a *conn) flush() {
+// writes what was queued meanwhile before it lets go. On the reader
+// goroutine (inline) the writing is bounded: see inlineFrames.
+func (a *conn) flush(inline bool) {
 	if !a.out.acquire() {
 		return
 	}
+	a.writeQueued(inline)
+}
+
+func (a *conn) writeQueued(inline bool) {
+	frames, bytes := 0, 0
 	for {
+		if inline && (frames >= inlineFrames || bytes >= inlineBytes) && a.out.pending() {
+			// Writer goroutine: takes over the writer token (and so the queue)
+			// from the reader goroutine; it ends when the queue is empty or a
+			// write fails.
+			go a.writeQueued(false)
+			return
+		}
 		it, t, gen, ok := a.out.next()
 		if !ok {
 			return
 		}
+		frames, bytes = frames+1, bytes+len(it.frame.Data)
 		var err error
 		if it.close {
 			err = t.WriteClose(it.code, it.text)
@@ -714,9 +763,25 @@ func (a *conn) flush() {
 			}
 		} else {
 			err = t.WriteFrame(it.frame)
-			if err == nil && it.frame.IsData() {
+			if err == nil {
 				a.cfg.metrics.out(len(it.frame.Data))
 			}
+		}
+		if errors.Is(err, ErrCloseSent) {
+			// The transport closed the conversation itself (a protocol error
+			// it is answering; the reader reports why): nothing more is sent,
+			// and as far as the close handshake goes, a close frame is out.
+			n := a.out.release()
+			if !it.close {
+				n++
+			}
+			a.cfg.metrics.dropped(n)
+			if it.final {
+				_ = t.Close()
+			} else {
+				a.mb.PostUserMessage(&writeDone{close: true, gen: gen})
+			}
+			return
 		}
 		if err != nil {
 			// A failed write leaves the socket unusable: close it (which ends

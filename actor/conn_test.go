@@ -219,7 +219,7 @@ func TestFailureClosesWith1011(t *testing.T) {
 				require.ErrorAs(t, r.Err, &pe)
 				assert.NotEmpty(t, pe.Stack)
 			}
-			assert.Eventually(t, c.SocketClosed, 5*time.Second, time.Millisecond)
+			c.WaitSocketClosed()
 			assert.Equal(t, 1, c.TerminateCalls())
 		})
 	}

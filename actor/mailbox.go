@@ -20,7 +20,9 @@ import (
 //     an idle mailbox gets a message).
 //   - after each run, the goroutine that ran it calls drained, which writes
 //     the connection's queued frames; a write never runs inside Receive, so
-//     a slow peer never stalls the actor.
+//     a slow peer never stalls the actor. The reader goroutine writes only a
+//     little (it must get back to reading) and hands a backlog to a writer
+//     goroutine.
 //
 // Messages from other actors arrive through PostUserMessage and run on a
 // fresh goroutine, as with the default dispatcher: a sender never runs, and
@@ -34,7 +36,7 @@ type mailbox struct {
 	running   atomic.Bool
 	suspended atomic.Bool
 	invoker   protoactor.MessageInvoker
-	drained   func()
+	drained   func(inline bool)
 }
 
 var _ protoactor.Mailbox = (*mailbox)(nil)
@@ -67,7 +69,7 @@ func (m *mailbox) postInline(msg any) {
 	m.mu.Unlock()
 	m.userN.Add(1)
 	if m.running.CompareAndSwap(false, true) {
-		m.process()
+		m.process(true)
 	}
 }
 
@@ -84,11 +86,13 @@ func (m *mailbox) schedule() {
 		// Goroutine: started by any sender to an idle mailbox, it runs the
 		// actor until the mailbox is empty, then writes queued frames
 		// (drained) and exits.
-		go m.process()
+		go m.process(false)
 	}
 }
 
-func (m *mailbox) process() {
+// process runs the actor until the mailbox is empty; inline says it runs
+// on the connection's reader goroutine.
+func (m *mailbox) process(inline bool) {
 	for {
 		m.run()
 		m.running.Store(false)
@@ -98,7 +102,7 @@ func (m *mailbox) process() {
 		}
 	}
 	if m.drained != nil {
-		m.drained()
+		m.drained(inline)
 	}
 }
 

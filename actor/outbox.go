@@ -72,19 +72,34 @@ func (o *outbox) dropOldest() bool {
 	return false
 }
 
-// discard empties the queue and returns how many data frames it held.
+// discard empties the queue, except a final close frame (the only thing
+// left that closes the socket), and returns how many data frames it held.
 func (o *outbox) discard() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := 0
+	var final *outItem
 	for _, it := range o.items[o.head:] {
-		if !it.close && it.frame.IsData() {
+		switch {
+		case it.final:
+			final = &it
+		case !it.close && it.frame.IsData():
 			n++
 		}
 	}
 	clear(o.items)
 	o.items, o.head, o.bytes = o.items[:0], 0, 0
+	if final != nil {
+		o.items = append(o.items, *final)
+	}
 	return n
+}
+
+// pending reports whether something waits to be written.
+func (o *outbox) pending() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.head < len(o.items)
 }
 
 // acquire takes the writer token if nobody holds it and there is something
@@ -123,11 +138,17 @@ func (o *outbox) next() (outItem, Transport, uint32, bool) {
 }
 
 // release gives the token back without writing the rest, after a write
-// failed; the queue is discarded and the number of data frames returned.
+// failed; the queue is emptied and the number of data frames returned.
 func (o *outbox) release() int {
-	n := o.discard()
 	o.mu.Lock()
-	o.writing = false
-	o.mu.Unlock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, it := range o.items[o.head:] {
+		if !it.close && it.frame.IsData() {
+			n++
+		}
+	}
+	clear(o.items)
+	o.items, o.head, o.bytes, o.writing = o.items[:0], 0, 0, false
 	return n
 }

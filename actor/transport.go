@@ -1,6 +1,14 @@
 package actor
 
-import "net"
+import (
+	"errors"
+	"net"
+)
+
+// ErrCloseSent is returned by a Transport's writes once the transport has
+// sent a close frame of its own (after a protocol error): nothing more may
+// be sent, and the socket is not broken.
+var ErrCloseSent = errors.New("protows: close frame already sent")
 
 // Transport is the socket under a connection actor. wsactor implements it
 // with gorilla/websocket; actortest implements it in memory. The actor
@@ -15,9 +23,12 @@ type Transport interface {
 	// answer it), a *ProtocolError when the peer broke the protocol (the
 	// transport has sent the close frame), or the network error.
 	ReadLoop(deliver func(Frame)) error
-	// WriteFrame writes one data message, or a ping, within the transport's
-	// write timeout.
+	// WriteFrame writes one data message within the transport's write
+	// timeout.
 	WriteFrame(f Frame) error
+	// WritePing writes a ping. Unlike the other writes it may be called
+	// concurrently with them; it goes out between data frames.
+	WritePing(data []byte) error
 	// WriteClose writes a close frame with code and reason.
 	WriteClose(code CloseCode, reason string) error
 	// Close closes the network connection without a close frame; a blocked

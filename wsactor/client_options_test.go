@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,11 +26,14 @@ func TestClientOverTLS(t *testing.T) {
 	sys := newSystem(t)
 	var up websocket.Upgrader
 	conns := make(chan *websocket.Conn, 1)
-	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := up.Upgrade(w, r, nil); err == nil {
 			conns <- c
 		}
 	}))
+	// The refused dial below makes the server log a TLS error; it is expected.
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
+	hs.StartTLS()
 	defer hs.Close()
 	url := "wss" + strings.TrimPrefix(hs.URL, "https")
 

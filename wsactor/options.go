@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"path"
@@ -191,6 +192,7 @@ func newConfig(opts []Option) (*config, error) {
 	if c.readLimit <= 0 {
 		errs = append(errs, fmt.Errorf("protows: read limit must be positive, got %d", c.readLimit))
 	}
+	c.readLimit = min(c.readLimit, math.MaxInt64-1) // readAll reads one byte past it
 	if c.writeTimeout <= 0 || c.handshakeTimeout <= 0 || c.dialTimeout <= 0 {
 		errs = append(errs, errors.New("protows: write, handshake and dial timeouts must be positive"))
 	}

@@ -59,6 +59,12 @@ func (t *transport) ReadLoop(deliver func(actor.Frame)) error {
 		}
 		data, err := io.ReadAll(io.LimitReader(r, t.readLimit+1))
 		if err != nil {
+			if err == io.ErrUnexpectedEOF {
+				// gorilla reports a cut connection as its own 1006 close
+				// error; a bare unexpected EOF inside a message comes from the
+				// decompressor: the deflate stream ended early.
+				return t.badPayload(err)
+			}
 			return t.readError(err)
 		}
 		if int64(len(data)) > t.readLimit {
@@ -117,14 +123,16 @@ func (t *transport) readError(err error) error {
 		}
 		return &actor.CloseError{Code: actor.CloseCode(ce.Code), Reason: ce.Text}
 	case errors.Is(err, websocket.ErrReadLimit):
-		// gorilla has sent the 1009 close frame.
+		// With its own limit off, gorilla still reports a frame length that
+		// overflows (a 64-bit length with the top bit set, or fragments adding
+		// up past it); it sends no close frame then.
+		_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, ""), time.Now().Add(t.writeTimeout))
+		t.lingeringClose()
 		return &actor.ProtocolError{Code: actor.CloseMessageTooBig, Err: actor.ErrMessageTooBig}
 	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return err
 	case errors.As(err, &fce):
-		_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "bad compressed data"), time.Now().Add(t.writeTimeout))
-		t.lingeringClose()
-		return &actor.ProtocolError{Code: actor.CloseInvalidPayload, Err: err}
+		return t.badPayload(err)
 	case err.Error() == gorillaBadCloseCode1014:
 		// gorilla v1.5.3 does not know 1014 (bad gateway, RFC 6455 registry)
 		// and takes it for a protocol error, answering with 1002 before we
@@ -139,21 +147,39 @@ func (t *transport) readError(err error) error {
 	return err
 }
 
+// badPayload answers compressed data that does not decompress: 1007.
+func (t *transport) badPayload(err error) error {
+	_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "bad compressed data"), time.Now().Add(t.writeTimeout))
+	t.lingeringClose()
+	return &actor.ProtocolError{Code: actor.CloseInvalidPayload, Err: err}
+}
+
 const gorillaBadCloseCode1014 = "websocket: bad close code 1014"
 
 func (t *transport) WriteFrame(f actor.Frame) error {
-	deadline := time.Now().Add(t.writeTimeout)
-	if f.Type == actor.PingMessage {
-		return t.c.WriteControl(websocket.PingMessage, f.Data, deadline)
-	}
-	if err := t.c.SetWriteDeadline(deadline); err != nil {
+	if err := t.c.SetWriteDeadline(time.Now().Add(t.writeTimeout)); err != nil {
 		return err
 	}
-	return t.c.WriteMessage(int(f.Type), f.Data)
+	return writeError(t.c.WriteMessage(int(f.Type), f.Data))
+}
+
+// WritePing uses WriteControl, which gorilla allows concurrently with the
+// writer; it waits for the frame being written, up to the write timeout.
+func (t *transport) WritePing(data []byte) error {
+	return writeError(t.c.WriteControl(websocket.PingMessage, data, time.Now().Add(t.writeTimeout)))
 }
 
 func (t *transport) WriteClose(code actor.CloseCode, reason string) error {
-	return t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(code), reason), time.Now().Add(t.writeTimeout))
+	return writeError(t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(code), reason), time.Now().Add(t.writeTimeout)))
+}
+
+// writeError tells the actor when gorilla refused a write because a close
+// frame went out already (see actor.ErrCloseSent).
+func writeError(err error) error {
+	if errors.Is(err, websocket.ErrCloseSent) {
+		return actor.ErrCloseSent
+	}
+	return err
 }
 
 func (t *transport) Close() error         { return t.c.Close() }

@@ -38,6 +38,14 @@ type settings struct {
 	conn        []actor.Option
 	subprotocol string
 	sys         *protoactor.ActorSystem
+	strategy    protoactor.SupervisorStrategy
+}
+
+// WithStrategy supervises the connection with s instead of
+// actor.StopOnFailure, to test how a handler behaves when restarted or
+// resumed after a failure.
+func WithStrategy(s protoactor.SupervisorStrategy) Option {
+	return func(st *settings) { st.strategy = s }
 }
 
 // WithConnOptions passes connection options (keepalive, limits, logger, …)
@@ -73,7 +81,7 @@ func New(tb testing.TB, h actor.Handler, opts ...Option) *Conn {
 	}
 	c := &Conn{Timeout: DefaultTimeout, tb: tb, sys: sys, p: newPipe(s.subprotocol)}
 	c.rec = &recorder{Handler: h, done: make(chan struct{})}
-	c.sup = actor.NewSupervisor(sys, nil)
+	c.sup = actor.NewSupervisor(sys, s.strategy)
 	c.pid, err = c.sup.Spawn(cfg.Props(c.rec, c.p))
 	if err != nil {
 		tb.Fatalf("actortest: %v", err)
@@ -260,3 +268,14 @@ func (c *Conn) TerminateCalls() int {
 
 // SocketClosed reports whether the connection has closed its socket.
 func (c *Conn) SocketClosed() bool { return c.p.isClosed() }
+
+// WaitSocketClosed fails the test unless the connection closes its socket
+// within Timeout.
+func (c *Conn) WaitSocketClosed() {
+	c.tb.Helper()
+	select {
+	case <-c.p.closed:
+	case <-time.After(c.Timeout):
+		c.tb.Fatalf("the socket was not closed within %v", c.Timeout)
+	}
+}

@@ -1,7 +1,6 @@
 package actortest
 
 import (
-	"errors"
 	"io"
 	"net"
 	"sync"
@@ -114,6 +113,13 @@ func (p *pipe) WriteFrame(f actor.Frame) error {
 	return p.record(Sent{Frame: f})
 }
 
+func (p *pipe) WritePing(data []byte) error {
+	if err := p.wait(); err != nil {
+		return err
+	}
+	return p.record(Sent{Frame: actor.Frame{Type: actor.PingMessage, Data: data}})
+}
+
 func (p *pipe) WriteClose(code actor.CloseCode, reason string) error {
 	if err := p.wait(); err != nil {
 		return err
@@ -121,13 +127,11 @@ func (p *pipe) WriteClose(code actor.CloseCode, reason string) error {
 	return p.record(Sent{Close: true, Code: code, Reason: reason})
 }
 
-var errCloseSent = errors.New("actortest: write after close frame")
-
 func (p *pipe) record(s Sent) error {
 	p.mu.Lock()
 	if p.closeSent {
 		p.mu.Unlock()
-		return errCloseSent
+		return actor.ErrCloseSent
 	}
 	p.closeSent = s.Close
 	p.sent = append(p.sent, s)
