@@ -46,11 +46,15 @@ var _ protoactor.Mailbox = (*mailbox)(nil)
 const throughput = 300
 
 func (m *mailbox) PostUserMessage(msg any) {
+	m.pushUser(msg)
+	m.schedule()
+}
+
+func (m *mailbox) pushUser(msg any) {
 	m.mu.Lock()
 	m.user.push(msg)
 	m.mu.Unlock()
 	m.userN.Add(1)
-	m.schedule()
 }
 
 func (m *mailbox) PostSystemMessage(msg any) {
@@ -64,10 +68,7 @@ func (m *mailbox) PostSystemMessage(msg any) {
 // postInline queues msg and, when the mailbox is idle, runs the actor on the
 // calling goroutine before returning.
 func (m *mailbox) postInline(msg any) {
-	m.mu.Lock()
-	m.user.push(msg)
-	m.mu.Unlock()
-	m.userN.Add(1)
+	m.pushUser(msg)
 	if m.running.CompareAndSwap(false, true) {
 		m.process(true)
 	}

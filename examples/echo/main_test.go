@@ -5,31 +5,20 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/protows/protows/internal/exampletest"
 	"github.com/protows/protows/internal/leaktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
-
-// lines passes what is written to it on as lines.
-type lines chan string
-
-func (l lines) Write(p []byte) (int, error) {
-	for _, s := range strings.Split(strings.TrimSpace(string(p)), "\n") {
-		l <- s
-	}
-	return len(p), nil
-}
 
 func listeningAddr(t *testing.T, out <-chan string) string {
 	t.Helper()
@@ -59,7 +48,7 @@ func closeCode(t *testing.T, c *websocket.Conn) int {
 func TestEcho(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := make(lines, 10)
+	out := make(exampletest.Lines, 10)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-max-message", "100", "-ping-interval", "1m"}, out, io.Discard)
@@ -103,13 +92,7 @@ func TestBadFlag(t *testing.T) {
 
 // TestSignal runs the built program and interrupts it, as a person would.
 func TestSignal(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the program")
-	}
-	bin := filepath.Join(t.TempDir(), "echo")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := exampletest.Build(t, "echo")
 
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {

@@ -7,9 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,20 +17,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/protows/protows/internal/exampletest"
 	"github.com/protows/protows/internal/leaktest"
 )
 
 func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
-
-// lines passes what is written to it on as lines.
-type lines chan string
-
-func (l lines) Write(p []byte) (int, error) {
-	for _, s := range strings.Split(strings.TrimSpace(string(p)), "\n") {
-		l <- s
-	}
-	return len(p), nil
-}
 
 // server hands each accepted connection to the test.
 func server(t *testing.T) (string, <-chan *websocket.Conn) {
@@ -47,18 +36,6 @@ func server(t *testing.T) (string, <-chan *websocket.Conn) {
 	return "ws" + strings.TrimPrefix(hs.URL, "http"), conns
 }
 
-func next[T any](t *testing.T, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("timed out")
-	}
-	var zero T
-	return zero
-}
-
 func readText(t *testing.T, c *websocket.Conn) string {
 	t.Helper()
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
@@ -69,32 +46,32 @@ func readText(t *testing.T, c *websocket.Conn) string {
 
 func TestFeedReconnectsAndStopsOnPolicyViolation(t *testing.T) {
 	url, conns := server(t)
-	out := make(lines, 100)
+	out := make(exampletest.Lines, 100)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(context.Background(), []string{"-url", url, "-subscribe", "sub!", "-backoff-min", "1ms", "-backoff-max", "5ms"}, out, io.Discard)
 	}()
 
-	c := next(t, conns)
+	c := exampletest.Next(t, conns)
 	defer c.Close()
 	assert.Equal(t, "sub!", readText(t, c))
 	require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte("first")))
 	require.NoError(t, c.WriteMessage(websocket.BinaryMessage, []byte("not printed")))
 	require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte("second")))
-	assert.Equal(t, "first", next(t, out))
-	assert.Equal(t, "second", next(t, out))
+	assert.Equal(t, "first", exampletest.Next(t, out))
+	assert.Equal(t, "second", exampletest.Next(t, out))
 
 	// The server goes away: the feed comes back and subscribes again.
 	require.NoError(t, c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second)))
-	c = next(t, conns)
+	c = exampletest.Next(t, conns)
 	defer c.Close()
 	assert.Equal(t, "sub!", readText(t, c))
 	require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte("third")))
-	assert.Equal(t, "third", next(t, out))
+	assert.Equal(t, "third", exampletest.Next(t, out))
 
 	// 1008 is final.
 	require.NoError(t, c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "banned"), time.Now().Add(time.Second)))
-	err := next(t, done)
+	err := exampletest.Next(t, done)
 	assert.ErrorIs(t, err, errEnded)
 	assert.ErrorContains(t, err, "1008")
 	select {
@@ -113,13 +90,7 @@ func TestBadFlag(t *testing.T) {
 // TestProgram runs the built program: exit 0 with a 1000 close on SIGINT,
 // exit 1 when the server closes with 1008.
 func TestProgram(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the program")
-	}
-	bin := filepath.Join(t.TempDir(), "feed")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := exampletest.Build(t, "feed")
 
 	start := func(t *testing.T) (*exec.Cmd, *websocket.Conn, <-chan string) {
 		url, conns := server(t)
@@ -134,11 +105,11 @@ func TestProgram(t *testing.T) {
 				out <- s.Text()
 			}
 		}()
-		c := next(t, conns)
+		c := exampletest.Next(t, conns)
 		t.Cleanup(func() { c.Close() })
 		assert.Equal(t, `{"action":"subscribe"}`, readText(t, c))
 		require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte("hello")))
-		assert.Equal(t, "hello", next(t, out))
+		assert.Equal(t, "hello", exampletest.Next(t, out))
 		return cmd, c, out
 	}
 	wait := func(t *testing.T, cmd *exec.Cmd) error {
