@@ -62,6 +62,8 @@ type Config struct {
 	closeTimeout   time.Duration
 	holdFrames     int
 	metrics        *Metrics
+	dir            Directory
+	dirTimeout     time.Duration
 }
 
 // Option configures connections.
@@ -136,6 +138,9 @@ func NewConfig(opts ...Option) (*Config, error) {
 	}
 	if c.metrics == nil {
 		c.metrics = noopMetrics()
+	}
+	if c.dirTimeout <= 0 {
+		c.dirTimeout = 5 * time.Second
 	}
 	return c, errors.Join(errs...)
 }

@@ -199,8 +199,28 @@ func (a *conn) Receive(pc protoactor.Context) {
 		// Handled in Started: same socket for a server connection, a new
 		// dial for a client.
 	default:
-		a.handleInfo(m)
+		a.onMessage(m)
 	}
+}
+
+// onMessage handles a message from another actor: unwrapped if the
+// registry wraps messages, a close request acted on, anything else passed
+// to HandleInfo.
+func (a *conn) onMessage(m any) {
+	if u, ok := a.cfg.dir.(Unwrapper); ok {
+		m = u.Unwrap(m)
+	}
+	if cr, ok := m.(*CloseRequest); ok {
+		code := cr.Code
+		if !code.Sendable() {
+			code = CloseNormal
+		}
+		if a.state == stateOpen {
+			a.closeWith(ReasonNormal, code, cr.Reason, nil)
+		}
+		return
+	}
+	a.handleInfo(m)
 }
 
 func (a *conn) onStarted() {

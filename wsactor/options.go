@@ -163,6 +163,13 @@ func WithOverflowPolicy(p actor.OverflowPolicy) Option {
 	return func(c *config) { c.conn = append(c.conn, actor.WithOverflowPolicy(p)) }
 }
 
+// WithRegistry gives every connection the registry r (a registry.Local or
+// a cluster registry) for Context.Register, Join, Leave, Publish and
+// SendTo. Names and memberships are released when connections end.
+func WithRegistry(r actor.Directory) Option {
+	return func(c *config) { c.conn = append(c.conn, actor.WithDirectory(r, 0)) }
+}
+
 // WithLogger sets the logger of the server and its connections (default:
 // the actor system's).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }

@@ -1,0 +1,120 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+)
+
+// Directory is the registry a connection's [Context] reaches for names and
+// groups; package registry implements it, locally or across a cluster.
+type Directory interface {
+	Register(ctx context.Context, name string, pid *protoactor.PID) error
+	Unregister(ctx context.Context, name string, pid *protoactor.PID) error
+	SendTo(ctx context.Context, name string, msg any) error
+	Join(ctx context.Context, group string, pid *protoactor.PID) error
+	Leave(ctx context.Context, group string, pid *protoactor.PID) error
+	Publish(ctx context.Context, group string, msg any) error
+}
+
+// Unwrapper is implemented by a Directory whose messages arrive wrapped
+// (a cluster registry sends protobuf envelopes between nodes): the
+// connection unwraps every message before its handler sees it.
+type Unwrapper interface {
+	Unwrap(msg any) any
+}
+
+// ErrNoDirectory is returned by the Context's registry methods when the
+// connection has none (see [WithDirectory]).
+var ErrNoDirectory = errors.New("protows: no registry configured for this connection")
+
+// CloseRequest asks a connection to close with Code and Reason, as if its
+// handler had called Close (ReasonNormal). A registry sends it to the
+// previous holder of a name it gives to a newcomer.
+type CloseRequest struct {
+	Code   CloseCode
+	Reason string
+}
+
+// WithDirectory gives connections a registry for Context.Register, Join,
+// Leave, Publish and SendTo, each bounded by timeout (0: 5 s).
+func WithDirectory(d Directory, timeout time.Duration) Option {
+	return func(c *Config) {
+		c.dir = d
+		c.dirTimeout = timeout
+	}
+}
+
+func (c *Context) dir() (Directory, context.Context, context.CancelFunc, error) {
+	d := c.a.cfg.dir
+	if d == nil {
+		return nil, nil, nil, ErrNoDirectory
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.a.cfg.dirTimeout)
+	return d, ctx, cancel, nil
+}
+
+// Register gives this connection a unique name in the registry; it is
+// released when the connection ends.
+func (c *Context) Register(name string) error {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return d.Register(ctx, name, c.a.self)
+}
+
+// Unregister releases a name this connection holds.
+func (c *Context) Unregister(name string) error {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return d.Unregister(ctx, name, c.a.self)
+}
+
+// Join adds this connection to group; it leaves when it ends.
+func (c *Context) Join(group string) error {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return d.Join(ctx, group, c.a.self)
+}
+
+// Leave removes this connection from group.
+func (c *Context) Leave(group string) error {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return d.Leave(ctx, group, c.a.self)
+}
+
+// Publish sends msg to every member of group, this connection included if
+// it is one. A Frame published reaches each member's HandleInfo as a Frame.
+func (c *Context) Publish(group string, msg any) error {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return d.Publish(ctx, group, msg)
+}
+
+// SendTo sends msg to the actor registered as name, wherever it runs; an
+// unknown name is an error (registry.ErrNotFound).
+func (c *Context) SendTo(name string, msg any) error {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return d.SendTo(ctx, name, msg)
+}

@@ -1,0 +1,302 @@
+package registry
+
+import (
+	"context"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/protows/protows/actor"
+)
+
+// Local is a [Registry] for one actor system. One actor holds the tables;
+// it watches every actor it knows, so names and memberships are released
+// when their actors stop.
+type Local struct {
+	sys  *protoactor.ActorSystem
+	pid  *protoactor.PID
+	done chan struct{}
+}
+
+var _ Registry = (*Local)(nil)
+
+// NewLocal starts a local registry in sys.
+func NewLocal(sys *protoactor.ActorSystem, opts ...Option) (*Local, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	l := &Local{sys: sys, done: make(chan struct{})}
+	t := newTables(cfg.conflict)
+	l.pid = sys.Root.SpawnPrefix(protoactor.PropsFromFunc(func(ctx protoactor.Context) {
+		switch m := ctx.Message().(type) {
+		case *protoactor.Stopped:
+			close(l.done)
+		case *protoactor.Terminated:
+			t.forget(m.Who)
+		case *request:
+			m.reply <- t.handle(ctx, m)
+		}
+	}), "protows-registry")
+	return l, nil
+}
+
+// Stop stops the registry; later calls return ErrStopped.
+func (l *Local) Stop() {
+	l.sys.Root.Stop(l.pid)
+	<-l.done
+}
+
+func (l *Local) call(ctx context.Context, r *request) response {
+	r.reply = make(chan response, 1)
+	select {
+	case <-l.done:
+		return response{err: ErrStopped}
+	default:
+	}
+	l.sys.Root.Send(l.pid, r)
+	select {
+	case res := <-r.reply:
+		return res
+	case <-l.done:
+		return response{err: ErrStopped}
+	case <-ctx.Done():
+		return response{err: ctx.Err()}
+	}
+}
+
+// Register gives pid the name (see [Registry]).
+func (l *Local) Register(ctx context.Context, name string, pid *protoactor.PID) error {
+	if err := validName("name", name); err != nil {
+		return err
+	}
+	return l.call(ctx, &request{op: opRegister, name: name, pid: pid}).err
+}
+
+// Unregister releases the name if pid holds it.
+func (l *Local) Unregister(ctx context.Context, name string, pid *protoactor.PID) error {
+	return l.call(ctx, &request{op: opUnregister, name: name, pid: pid}).err
+}
+
+// Lookup returns the holder of name.
+func (l *Local) Lookup(ctx context.Context, name string) (*protoactor.PID, error) {
+	res := l.call(ctx, &request{op: opLookup, name: name})
+	return res.pid, res.err
+}
+
+// SendTo delivers msg to the holder of name.
+func (l *Local) SendTo(ctx context.Context, name string, msg any) error {
+	return l.call(ctx, &request{op: opSendTo, name: name, msg: msg}).err
+}
+
+// Join adds pid to group.
+func (l *Local) Join(ctx context.Context, group string, pid *protoactor.PID) error {
+	if err := validName("group", group); err != nil {
+		return err
+	}
+	return l.call(ctx, &request{op: opJoin, name: group, pid: pid}).err
+}
+
+// Leave removes pid from group.
+func (l *Local) Leave(ctx context.Context, group string, pid *protoactor.PID) error {
+	return l.call(ctx, &request{op: opLeave, name: group, pid: pid}).err
+}
+
+// Publish sends msg to every member of group.
+func (l *Local) Publish(ctx context.Context, group string, msg any) error {
+	return l.call(ctx, &request{op: opPublish, name: group, msg: msg}).err
+}
+
+// Members returns the members of group, in no particular order.
+func (l *Local) Members(ctx context.Context, group string) ([]*protoactor.PID, error) {
+	res := l.call(ctx, &request{op: opMembers, name: group})
+	return res.pids, res.err
+}
+
+type op uint8
+
+const (
+	opRegister op = iota
+	opUnregister
+	opLookup
+	opSendTo
+	opJoin
+	opLeave
+	opPublish
+	opMembers
+)
+
+type request struct {
+	op    op
+	name  string
+	pid   *protoactor.PID
+	msg   any
+	reply chan response
+}
+
+type response struct {
+	pid  *protoactor.PID
+	pids []*protoactor.PID
+	err  error
+}
+
+// tables are the registry's state, owned by its actor.
+type tables struct {
+	conflict Conflict
+	names    map[string]*protoactor.PID
+	groups   map[string]*group
+	// what each known actor holds, to release it when the actor stops
+	held map[key]*holdings
+}
+
+type group struct {
+	members []*protoactor.PID
+	index   map[key]int
+}
+
+type holdings struct {
+	names  map[string]struct{}
+	groups map[string]struct{}
+}
+
+func newTables(c Conflict) *tables {
+	return &tables{conflict: c, names: map[string]*protoactor.PID{}, groups: map[string]*group{}, held: map[key]*holdings{}}
+}
+
+func (t *tables) handle(ctx protoactor.Context, r *request) response {
+	switch r.op {
+	case opRegister:
+		return response{err: t.register(ctx, r.name, r.pid)}
+	case opUnregister:
+		if owner, ok := t.names[r.name]; ok {
+			if !owner.Equal(r.pid) {
+				return response{err: ErrNotOwner}
+			}
+			t.release(r.name)
+		}
+		return response{}
+	case opLookup:
+		if owner, ok := t.names[r.name]; ok {
+			return response{pid: owner}
+		}
+		return response{err: ErrNotFound}
+	case opSendTo:
+		owner, ok := t.names[r.name]
+		if !ok {
+			return response{err: ErrNotFound}
+		}
+		ctx.Send(owner, r.msg)
+		return response{}
+	case opJoin:
+		t.join(ctx, r.name, r.pid)
+		return response{}
+	case opLeave:
+		t.leave(r.name, r.pid)
+		return response{}
+	case opPublish:
+		if g, ok := t.groups[r.name]; ok {
+			for _, pid := range g.members {
+				ctx.Send(pid, r.msg)
+			}
+		}
+		return response{}
+	case opMembers:
+		var pids []*protoactor.PID
+		if g, ok := t.groups[r.name]; ok {
+			pids = append(pids, g.members...)
+		}
+		return response{pids: pids}
+	}
+	return response{}
+}
+
+func (t *tables) holdingsOf(ctx protoactor.Context, pid *protoactor.PID) *holdings {
+	k := keyOf(pid)
+	h, ok := t.held[k]
+	if !ok {
+		h = &holdings{names: map[string]struct{}{}, groups: map[string]struct{}{}}
+		t.held[k] = h
+		ctx.Watch(pid)
+	}
+	return h
+}
+
+func (t *tables) register(ctx protoactor.Context, name string, pid *protoactor.PID) error {
+	if owner, ok := t.names[name]; ok {
+		if owner.Equal(pid) {
+			return nil
+		}
+		if !t.conflict.replace {
+			return ErrNameTaken
+		}
+		t.release(name)
+		ctx.Send(owner, &actor.CloseRequest{Code: t.conflict.code, Reason: t.conflict.reason})
+	}
+	t.names[name] = pid
+	t.holdingsOf(ctx, pid).names[name] = struct{}{}
+	return nil
+}
+
+func (t *tables) release(name string) {
+	owner := t.names[name]
+	delete(t.names, name)
+	if h, ok := t.held[keyOf(owner)]; ok {
+		delete(h.names, name)
+	}
+}
+
+func (t *tables) join(ctx protoactor.Context, name string, pid *protoactor.PID) {
+	g, ok := t.groups[name]
+	if !ok {
+		g = &group{index: map[key]int{}}
+		t.groups[name] = g
+	}
+	k := keyOf(pid)
+	if _, in := g.index[k]; in {
+		return
+	}
+	g.index[k] = len(g.members)
+	g.members = append(g.members, pid)
+	t.holdingsOf(ctx, pid).groups[name] = struct{}{}
+}
+
+func (t *tables) leave(name string, pid *protoactor.PID) {
+	g, ok := t.groups[name]
+	if !ok {
+		return
+	}
+	k := keyOf(pid)
+	i, in := g.index[k]
+	if !in {
+		return
+	}
+	last := len(g.members) - 1
+	g.members[i] = g.members[last]
+	g.index[keyOf(g.members[i])] = i
+	g.members[last] = nil
+	g.members = g.members[:last]
+	delete(g.index, k)
+	if len(g.members) == 0 {
+		delete(t.groups, name)
+	}
+	if h, ok := t.held[k]; ok {
+		delete(h.groups, name)
+	}
+}
+
+// forget releases everything a stopped actor held.
+func (t *tables) forget(pid *protoactor.PID) {
+	k := keyOf(pid)
+	h, ok := t.held[k]
+	if !ok {
+		return
+	}
+	for name := range h.names {
+		if owner, ok := t.names[name]; ok && owner.Equal(pid) {
+			delete(t.names, name)
+		}
+	}
+	for g := range h.groups {
+		t.leave(g, pid)
+	}
+	delete(t.held, k)
+}

@@ -1,0 +1,241 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/leaktest"
+	"github.com/protows/protows/registry"
+)
+
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+
+const wait = 5 * time.Second
+
+func newSystem(t testing.TB) *protoactor.ActorSystem {
+	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	t.Cleanup(sys.Shutdown)
+	return sys
+}
+
+func newLocal(t testing.TB, sys *protoactor.ActorSystem, opts ...registry.Option) *registry.Local {
+	r, err := registry.NewLocal(sys, opts...)
+	require.NoError(t, err)
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// inbox is an actor that records what it receives.
+type inbox struct {
+	pid  *protoactor.PID
+	msgs chan any
+}
+
+func newInbox(t testing.TB, sys *protoactor.ActorSystem) *inbox {
+	in := &inbox{msgs: make(chan any, 10000)}
+	in.pid = sys.Root.Spawn(protoactor.PropsFromFunc(func(ctx protoactor.Context) {
+		switch ctx.Message().(type) {
+		case *protoactor.Started, *protoactor.Stopping, *protoactor.Stopped:
+		default:
+			in.msgs <- ctx.Message()
+		}
+	}))
+	t.Cleanup(func() { _ = sys.Root.StopFuture(in.pid).Wait() })
+	return in
+}
+
+func (in *inbox) next(t testing.TB) any {
+	t.Helper()
+	select {
+	case m := <-in.msgs:
+		return m
+	case <-time.After(wait):
+		t.Fatal("nothing received")
+	}
+	return nil
+}
+
+func (in *inbox) stop(t testing.TB, sys *protoactor.ActorSystem) {
+	require.NoError(t, sys.Root.StopFuture(in.pid).Wait())
+}
+
+func TestNames(t *testing.T) {
+	sys := newSystem(t)
+	r := newLocal(t, sys)
+	ctx := context.Background()
+	alice, bob := newInbox(t, sys), newInbox(t, sys)
+
+	require.NoError(t, r.Register(ctx, "alice", alice.pid))
+	require.NoError(t, r.Register(ctx, "alice", alice.pid), "registering again is a no-op")
+	assert.ErrorIs(t, r.Register(ctx, "alice", bob.pid), registry.ErrNameTaken)
+	got, err := r.Lookup(ctx, "alice")
+	require.NoError(t, err)
+	assert.True(t, got.Equal(alice.pid))
+
+	require.NoError(t, r.SendTo(ctx, "alice", "hi"))
+	assert.Equal(t, "hi", alice.next(t))
+	assert.ErrorIs(t, r.SendTo(ctx, "carol", "hi"), registry.ErrNotFound)
+	_, err = r.Lookup(ctx, "carol")
+	assert.ErrorIs(t, err, registry.ErrNotFound)
+	assert.Error(t, r.Register(ctx, "", alice.pid))
+
+	assert.ErrorIs(t, r.Unregister(ctx, "alice", bob.pid), registry.ErrNotOwner)
+	require.NoError(t, r.Unregister(ctx, "alice", alice.pid))
+	require.NoError(t, r.Register(ctx, "alice", bob.pid))
+}
+
+func TestNameReleasedWhenOwnerStops(t *testing.T) {
+	sys := newSystem(t)
+	r := newLocal(t, sys)
+	ctx := context.Background()
+	alice, bob := newInbox(t, sys), newInbox(t, sys)
+	require.NoError(t, r.Register(ctx, "alice", alice.pid))
+	require.NoError(t, r.Join(ctx, "lobby", alice.pid))
+	alice.stop(t, sys)
+	// The registry learns of the stop through its watch; a Register racing
+	// it may still see the name taken, so wait for the release.
+	require.Eventually(t, func() bool {
+		_, err := r.Lookup(ctx, "alice")
+		return err != nil
+	}, wait, time.Millisecond)
+	require.NoError(t, r.Register(ctx, "alice", bob.pid))
+	members, err := r.Members(ctx, "lobby")
+	require.NoError(t, err)
+	assert.Empty(t, members)
+}
+
+func TestReplacePolicyClosesThePreviousConnection(t *testing.T) {
+	sys := newSystem(t)
+	r := newLocal(t, sys, registry.WithConflict(registry.Replace(4001, "signed in elsewhere")))
+	ctx := context.Background()
+	old, newer := newInbox(t, sys), newInbox(t, sys)
+	require.NoError(t, r.Register(ctx, "alice", old.pid))
+	require.NoError(t, r.Register(ctx, "alice", newer.pid))
+	assert.Equal(t, &actor.CloseRequest{Code: 4001, Reason: "signed in elsewhere"}, old.next(t))
+	got, err := r.Lookup(ctx, "alice")
+	require.NoError(t, err)
+	assert.True(t, got.Equal(newer.pid))
+	// The old owner stopping later does not release the new owner's name.
+	old.stop(t, sys)
+	require.NoError(t, r.SendTo(ctx, "alice", "still yours"))
+	assert.Equal(t, "still yours", newer.next(t))
+}
+
+func TestBadConflictCode(t *testing.T) {
+	_, err := registry.NewLocal(newSystem(t), registry.WithConflict(registry.Replace(actor.CloseAbnormal, "")))
+	assert.Error(t, err)
+}
+
+func TestGroupsWithManyMembers(t *testing.T) {
+	sys := newSystem(t)
+	r := newLocal(t, sys)
+	ctx := context.Background()
+	const n = 1000
+	members := make([]*inbox, n)
+	for i := range members {
+		members[i] = newInbox(t, sys)
+		require.NoError(t, r.Join(ctx, "all", members[i].pid))
+		if i%2 == 0 {
+			require.NoError(t, r.Join(ctx, "even", members[i].pid))
+		}
+	}
+	require.NoError(t, r.Join(ctx, "all", members[0].pid), "joining twice is a no-op")
+	got, err := r.Members(ctx, "all")
+	require.NoError(t, err)
+	assert.Len(t, got, n)
+	got, err = r.Members(ctx, "even")
+	require.NoError(t, err)
+	assert.Len(t, got, n/2)
+
+	require.NoError(t, r.Publish(ctx, "even", "to the even ones"))
+	for i, m := range members {
+		if i%2 == 0 {
+			assert.Equal(t, "to the even ones", m.next(t))
+		}
+	}
+	require.NoError(t, r.Leave(ctx, "all", members[0].pid))
+	members[1].stop(t, sys)
+	require.Eventually(t, func() bool {
+		got, err := r.Members(ctx, "all")
+		return err == nil && len(got) == n-2
+	}, wait, time.Millisecond)
+	got, err = r.Members(ctx, "even")
+	require.NoError(t, err)
+	assert.Len(t, got, n/2, "leaving one group keeps the others")
+	require.NoError(t, r.Publish(ctx, "nobody", "x"), "publishing to an empty group is fine")
+}
+
+// Messages from one publisher reach each member in publishing order, also
+// when several publishers publish at once.
+func TestPublishOrderPerPublisher(t *testing.T) {
+	sys := newSystem(t)
+	r := newLocal(t, sys)
+	ctx := context.Background()
+	const members, publishers, each = 20, 4, 200
+	inboxes := make([]*inbox, members)
+	for i := range inboxes {
+		inboxes[i] = newInbox(t, sys)
+		require.NoError(t, r.Join(ctx, "room", inboxes[i].pid))
+	}
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				assert.NoError(t, r.Publish(ctx, "room", fmt.Sprintf("%d/%d", p, i)))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, in := range inboxes {
+		last := map[int]int{0: -1, 1: -1, 2: -1, 3: -1}
+		for range publishers * each {
+			var p, i int
+			_, err := fmt.Sscanf(in.next(t).(string), "%d/%d", &p, &i)
+			require.NoError(t, err)
+			require.Equal(t, last[p]+1, i, "publisher %d out of order", p)
+			last[p] = i
+		}
+	}
+}
+
+func TestActorInManyGroups(t *testing.T) {
+	sys := newSystem(t)
+	r := newLocal(t, sys)
+	ctx := context.Background()
+	in := newInbox(t, sys)
+	groups := []string{"a", "b", "c"}
+	for _, g := range groups {
+		require.NoError(t, r.Join(ctx, g, in.pid))
+	}
+	for _, g := range groups {
+		require.NoError(t, r.Publish(ctx, g, g))
+	}
+	var got []string
+	for range groups {
+		got = append(got, in.next(t).(string))
+	}
+	sort.Strings(got)
+	assert.Equal(t, groups, got)
+}
+
+func TestStoppedRegistry(t *testing.T) {
+	sys := newSystem(t)
+	r, err := registry.NewLocal(sys)
+	require.NoError(t, err)
+	r.Stop()
+	assert.ErrorIs(t, r.Register(context.Background(), "x", newInbox(t, sys).pid), registry.ErrStopped)
+}

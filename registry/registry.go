@@ -1,0 +1,108 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/protows/protows/actor"
+)
+
+// Errors, compared with errors.Is.
+var (
+	// ErrNotFound: no actor holds the name.
+	ErrNotFound = errors.New("protows: no such name")
+	// ErrNameTaken: the name is held by another actor and the registry
+	// rejects newcomers.
+	ErrNameTaken = errors.New("protows: name already taken")
+	// ErrNotOwner: Unregister by an actor that does not hold the name.
+	ErrNotOwner = errors.New("protows: name held by another actor")
+	// ErrStopped: the registry has been stopped.
+	ErrStopped = errors.New("protows: registry stopped")
+)
+
+// Registry holds unique names and groups of actors. A name or membership is
+// released when its actor stops. Every method may be called from any
+// goroutine; those that wait take a context.
+type Registry interface {
+	// Register gives pid the name. When another live actor holds it, the
+	// conflict policy decides: ErrNameTaken, or the other actor is asked to
+	// close (see [Replace]) and pid takes the name.
+	Register(ctx context.Context, name string, pid *protoactor.PID) error
+	// Unregister releases the name if pid holds it.
+	Unregister(ctx context.Context, name string, pid *protoactor.PID) error
+	// Lookup returns the holder of name, or ErrNotFound.
+	Lookup(ctx context.Context, name string) (*protoactor.PID, error)
+	// SendTo delivers msg to the holder of name, or returns ErrNotFound.
+	SendTo(ctx context.Context, name string, msg any) error
+	// Join adds pid to group. An actor may be in many groups.
+	Join(ctx context.Context, group string, pid *protoactor.PID) error
+	// Leave removes pid from group.
+	Leave(ctx context.Context, group string, pid *protoactor.PID) error
+	// Publish sends msg to every member of group. Messages published by one
+	// caller reach each member in the order they were published.
+	Publish(ctx context.Context, group string, msg any) error
+	// Members returns the members of group.
+	Members(ctx context.Context, group string) ([]*protoactor.PID, error)
+}
+
+// Conflict is what a registry does when a name is registered that a live
+// actor already holds.
+type Conflict struct {
+	replace bool
+	code    actor.CloseCode
+	reason  string
+}
+
+// Reject refuses the newcomer with ErrNameTaken. The default.
+var Reject = Conflict{}
+
+// Replace gives the name to the newcomer and sends the previous holder an
+// *actor.CloseRequest with code and reason: a connection closes with them
+// (a Terminate with ReasonNormal).
+func Replace(code actor.CloseCode, reason string) Conflict {
+	return Conflict{replace: true, code: code, reason: reason}
+}
+
+// String describes the policy.
+func (c Conflict) String() string {
+	if c.replace {
+		return fmt.Sprintf("replace (close %v %q)", c.code, c.reason)
+	}
+	return "reject"
+}
+
+// Option configures a registry.
+type Option func(*config)
+
+type config struct {
+	conflict Conflict
+}
+
+// WithConflict sets the conflict policy for names (default Reject).
+func WithConflict(c Conflict) Option { return func(cfg *config) { cfg.conflict = c } }
+
+func newConfig(opts []Option) (*config, error) {
+	cfg := &config{}
+	for _, o := range opts {
+		o(cfg)
+	}
+	if cfg.conflict.replace && !cfg.conflict.code.Sendable() {
+		return nil, fmt.Errorf("protows: close code %d cannot be sent", cfg.conflict.code)
+	}
+	return cfg, nil
+}
+
+// key identifies a PID in maps.
+type key struct{ address, id string }
+
+func keyOf(pid *protoactor.PID) key { return key{pid.Address, pid.Id} }
+
+func validName(kind, s string) error {
+	if s == "" {
+		return fmt.Errorf("protows: empty %s", kind)
+	}
+	return nil
+}
