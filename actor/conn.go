@@ -203,13 +203,9 @@ func (a *conn) Receive(pc protoactor.Context) {
 	}
 }
 
-// onMessage handles a message from another actor: unwrapped if the
-// registry wraps messages, a close request acted on, anything else passed
-// to HandleInfo.
+// onMessage handles a message from another actor: a close request is
+// acted on, anything else passed to HandleInfo.
 func (a *conn) onMessage(m any) {
-	if u, ok := a.cfg.dir.(Unwrapper); ok {
-		m = u.Unwrap(m)
-	}
 	if cr, ok := m.(*CloseRequest); ok {
 		code := cr.Code
 		if !code.Sendable() {

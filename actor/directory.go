@@ -19,13 +19,6 @@ type Directory interface {
 	Publish(ctx context.Context, group string, msg any) error
 }
 
-// Unwrapper is implemented by a Directory whose messages arrive wrapped
-// (a cluster registry sends protobuf envelopes between nodes): the
-// connection unwraps every message before its handler sees it.
-type Unwrapper interface {
-	Unwrap(msg any) any
-}
-
 // ErrNoDirectory is returned by the Context's registry methods when the
 // connection has none (see [WithDirectory]).
 var ErrNoDirectory = errors.New("protows: no registry configured for this connection")

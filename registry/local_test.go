@@ -18,7 +18,7 @@ import (
 	"github.com/protows/protows/registry"
 )
 
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.VerifyClusterTestMain(m) }
 
 const wait = 5 * time.Second
 

@@ -1,0 +1,184 @@
+package registry_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/racedetect"
+	"github.com/protows/protows/registry"
+	"github.com/protows/protows/wsactor"
+)
+
+func skipUnderRace(t *testing.T) {
+	if racedetect.Enabled {
+		t.Skip("proto.actor's remote and cluster packages race among themselves (remote endpoint shutdown, the gossip block list, gRPC's logger swap); " +
+			"cluster tests run without -race: go test -count=1 -run Cluster ./registry/")
+	}
+}
+
+// member is one node of a test cluster: an actor system, its cluster
+// membership, its registry, and a websocket server whose connections use it.
+type member struct {
+	sys  *protoactor.ActorSystem
+	c    *cluster.Cluster
+	reg  *registry.Cluster
+	url  string
+	stop func()
+}
+
+func startMember(t *testing.T, agent *test.InMemAgent) *member {
+	t.Helper()
+	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	cfg := cluster.Configure("protows-test", test.NewTestProvider(agent), disthash.New(),
+		remote.Configure("127.0.0.1", 0), cluster.WithKinds(registry.Kinds()...), cluster.WithRequestTimeout(2*time.Second))
+	c := cluster.New(sys, cfg)
+	c.StartMember()
+	reg, err := registry.NewCluster(c)
+	require.NoError(t, err)
+	srv, err := wsactor.NewServer(sys, func() actor.Handler { return &chatter{} }, wsactor.WithRegistry(reg))
+	require.NoError(t, err)
+	hs := httptest.NewServer(srv)
+	m := &member{sys: sys, c: c, reg: reg, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
+	m.stop = sync.OnceFunc(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+		reg.Stop()
+		c.Shutdown(true) // also shuts the actor system down
+	})
+	t.Cleanup(m.stop)
+	return m
+}
+
+// chatter registers under ?name=, joins ?group=, and pushes every Frame it
+// is sent.
+type chatter struct {
+	actor.BaseHandler
+	name, group string
+}
+
+func (c *chatter) Connect(h *actor.Handshake) error {
+	c.name, c.group = h.Request.URL.Query().Get("name"), h.Request.URL.Query().Get("group")
+	return nil
+}
+
+func (c *chatter) Init(ctx *actor.Context) error {
+	if err := ctx.Register(c.name); err != nil {
+		return err
+	}
+	if err := ctx.Join(c.group); err != nil {
+		return err
+	}
+	return ctx.Push(actor.Text("ready"))
+}
+
+func (c *chatter) HandleInfo(ctx *actor.Context, msg any) error {
+	if f, ok := msg.(actor.Frame); ok {
+		return ctx.Push(f)
+	}
+	return nil
+}
+
+func dialMember(t *testing.T, m *member, name, group string) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.DefaultDialer.Dial(m.url+"?name="+name+"&group="+group, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	assert.Equal(t, "ready", readWS(t, c))
+	return c
+}
+
+func readWS(t *testing.T, c *websocket.Conn) string {
+	t.Helper()
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(wait)))
+	_, data, err := c.ReadMessage()
+	require.NoError(t, err)
+	return string(data)
+}
+
+func TestClusterRegistry(t *testing.T) {
+	skipUnderRace(t)
+	agent := test.NewInMemAgent()
+	a := startMember(t, agent)
+	b := startMember(t, agent)
+	ctx := context.Background()
+
+	alice := dialMember(t, a, "alice", "lobby") // on A
+	bob := dialMember(t, b, "bob", "lobby")     // on B
+
+	// A send by name from B reaches alice on A.
+	require.NoError(t, b.reg.SendTo(ctx, "alice", actor.Text("from B")))
+	assert.Equal(t, "from B", readWS(t, alice))
+	assert.ErrorIs(t, b.reg.SendTo(ctx, "nobody", actor.Text("x")), registry.ErrNotFound)
+
+	// Names are unique across the cluster.
+	assert.ErrorIs(t, b.reg.Register(ctx, "alice", protoactor.NewPID(b.sys.Address(), "someone")), registry.ErrNameTaken)
+	pid, err := b.reg.Lookup(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, a.sys.Address(), pid.Address)
+
+	// A publish from B reaches the members on A and on B.
+	members, err := a.reg.Members(ctx, "lobby")
+	require.NoError(t, err)
+	assert.Len(t, members, 2)
+	require.NoError(t, b.reg.Publish(ctx, "lobby", actor.Text("everyone")))
+	assert.Equal(t, "everyone", readWS(t, alice))
+	assert.Equal(t, "everyone", readWS(t, bob))
+
+	// Only cluster-safe messages are accepted.
+	assert.ErrorIs(t, b.reg.Publish(ctx, "lobby", struct{ X int }{1}), registry.ErrNotSerializable)
+
+	// A user's protobuf message passes through untouched to a plain actor.
+	got := make(chan any, 1)
+	plain := a.sys.Root.Spawn(protoactor.PropsFromFunc(func(c protoactor.Context) {
+		if v, ok := c.Message().(*wrapperspb.StringValue); ok {
+			got <- v
+		}
+	}))
+	require.NoError(t, a.reg.Register(ctx, "plain", plain))
+	require.NoError(t, b.reg.SendTo(ctx, "plain", wrapperspb.String("typed")))
+	select {
+	case v := <-got:
+		assert.Equal(t, "typed", v.(*wrapperspb.StringValue).GetValue())
+	case <-time.After(wait):
+		t.Fatal("the protobuf message did not arrive")
+	}
+
+	// Node B goes away: its names and members leave A's view.
+	start := time.Now()
+	stopped := make(chan struct{})
+	go func() { b.stop(); close(stopped) }()
+	require.Eventually(t, func() bool {
+		members, err := a.reg.Members(ctx, "lobby")
+		return err == nil && len(members) == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	t.Logf("B's members left A's view %v after B began to shut down", time.Since(start).Round(time.Millisecond))
+	require.Eventually(t, func() bool {
+		_, err := a.reg.Lookup(ctx, "bob")
+		return err != nil
+	}, 10*time.Second, 10*time.Millisecond)
+	t.Logf("B's names left A's view %v after B began to shut down", time.Since(start).Round(time.Millisecond))
+	<-stopped
+	// A's own names survive (re-claimed if their grain lived on B).
+	require.NoError(t, a.reg.SendTo(ctx, "alice", actor.Text("still here")))
+	assert.Equal(t, "still here", readWS(t, alice))
+}
