@@ -42,12 +42,12 @@ type member struct {
 	stop func()
 }
 
-func startMember(t *testing.T, agent *test.InMemAgent) *member {
+func startMember(t *testing.T, provider cluster.ClusterProvider) *member {
 	t.Helper()
 	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}))
-	cfg := cluster.Configure("protows-test", test.NewTestProvider(agent), disthash.New(),
+	cfg := cluster.Configure("protows-test", provider, disthash.New(),
 		remote.Configure("127.0.0.1", 0), cluster.WithKinds(registry.Kinds()...), cluster.WithRequestTimeout(2*time.Second))
 	c := cluster.New(sys, cfg)
 	c.StartMember()
@@ -118,8 +118,14 @@ func readWS(t *testing.T, c *websocket.Conn) string {
 func TestClusterRegistry(t *testing.T) {
 	skipUnderRace(t)
 	agent := test.NewInMemAgent()
-	a := startMember(t, agent)
-	b := startMember(t, agent)
+	a := startMember(t, test.NewTestProvider(agent))
+	b := startMember(t, test.NewTestProvider(agent))
+	checkTwoMembers(t, a, b)
+}
+
+// checkTwoMembers runs the cross-node checks on members a and b; b is
+// stopped at the end.
+func checkTwoMembers(t *testing.T, a, b *member) {
 	ctx := context.Background()
 
 	alice := dialMember(t, a, "alice", "lobby") // on A

@@ -28,8 +28,19 @@ var ignored = []goleak.Option{
 //     which does not end a `for range ticker.C`, so it never returns;
 //   - gRPC client connections of remote endpoints, which Remote.Shutdown
 //     does not close: their callback serializers, and their reconnect loops
-//     towards members that are gone.
+//     towards members that are gone;
+//   - the etcd provider's etcd client, which it creates and never closes
+//     (the field is unexported): its lease loops and its gRPC connection;
+//     and its keepalive loop, which sleeps out its 1 s retry interval
+//     before it sees the shutdown.
 var clusterIgnored = append([]goleak.Option{
+	goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd.(*Provider).startKeepAlive.func1"),
+	goleak.IgnoreTopFunction("go.etcd.io/etcd/client/v3.(*lessor).deadlineLoop"),
+	goleak.IgnoreTopFunction("go.etcd.io/etcd/client/v3.(*lessor).sendKeepAliveLoop"),
+	goleak.IgnoreAnyFunction("google.golang.org/grpc/internal/transport.(*http2Client).reader"),
+	goleak.IgnoreTopFunction("google.golang.org/grpc/internal/transport.(*controlBuffer).get"),
+	goleak.IgnoreTopFunction("google.golang.org/grpc/internal/transport.(*recvBufferReader).readClient"),
+	goleak.IgnoreTopFunction("google.golang.org/grpc.newClientStreamWithParams.func4"),
 	goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/cluster.(*Gossiper).StartGossiping.NewThrottle.func3.1"),
 	goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/cluster.NewGossipActor.NewThrottleWithLogger.func2.1"),
 	goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/cluster/clusterproviders/test.(*Provider).startTtlReport.func1"),
