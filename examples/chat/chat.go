@@ -51,7 +51,7 @@ func (c *Chatter) Connect(h *actor.Handshake) error {
 	if _, err := c.reg.Lookup(h.Context(), c.name); err == nil {
 		return actor.Reject(http.StatusConflict, "name taken: "+c.name)
 	} else if !errors.Is(err, registry.ErrNotFound) {
-		return err
+		return actor.Reject(http.StatusServiceUnavailable, "the registry cannot be reached now; try again")
 	}
 	return nil
 }

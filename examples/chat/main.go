@@ -22,10 +22,18 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/labstack/echo"
 
 	"github.com/protows/protows/actor"
 	"github.com/protows/protows/registry"
@@ -34,6 +42,76 @@ import (
 
 //go:embed index.html
 var page embed.FS
+
+// joinCluster makes this process a member of a proto.actor cluster with
+// no external service: proto.actor's automanaged provider checks every
+// node's health over HTTP on its cluster port + 1. The cluster registry
+// then spans all members.
+func joinCluster(sys *protoactor.ActorSystem, self, peers string) (*registry.Cluster, func(), error) {
+	host, port, err := hostPort(self)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-cluster: %w", err)
+	}
+	checks := []string{net.JoinHostPort(host, strconv.Itoa(port+1))}
+	for _, p := range strings.Split(peers, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		h, pp, err := hostPort(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-peers: %w", err)
+		}
+		checks = append(checks, net.JoinHostPort(h, strconv.Itoa(pp+1)))
+	}
+	// The provider's own HTTP server announces itself on stdout; this one,
+	// serving the same health answer, keeps quiet.
+	const clusterName = "protows-chat"
+	health := echo.New()
+	health.HideBanner, health.HidePort = true, true
+	var c *cluster.Cluster
+	health.GET("/_health", func(ctx echo.Context) error {
+		return ctx.JSON(http.StatusOK, automanaged.NewNode(clusterName, sys.ID, host, port, port+1, c.GetClusterKinds()))
+	})
+	provider := automanaged.NewWithTesting(time.Second, port+1, health, checks...)
+	c = cluster.New(sys, cluster.Configure(clusterName, provider, disthash.New(),
+		remote.Configure(host, port), cluster.WithKinds(registry.Kinds()...)))
+	formed := make(chan struct{})
+	var once sync.Once
+	sub := sys.EventStream.Subscribe(func(evt any) {
+		if t, ok := evt.(*cluster.ClusterTopology); ok && len(t.GetMembers()) >= len(checks) {
+			once.Do(func() { close(formed) })
+		}
+	})
+	c.StartMember()
+	// Ready when the peers are seen, or after a while without them (they
+	// may start later and join then).
+	select {
+	case <-formed:
+	case <-time.After(10 * time.Second):
+	}
+	sys.EventStream.Unsubscribe(sub)
+	reg, err := registry.NewCluster(c)
+	if err != nil {
+		c.Shutdown(true)
+		return nil, nil, err
+	}
+	return reg, func() {
+		reg.Stop()
+		c.Shutdown(true)
+	}, nil
+}
+
+func hostPort(s string) (string, int, error) {
+	host, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port <= 0 || port >= 65535 {
+		return "", 0, fmt.Errorf("bad port in %q", s)
+	}
+	return host, port, nil
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -48,18 +126,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address to listen on (port 0 picks a free one)")
+	clusterAddr := fs.String("cluster", "", "this node's cluster address HOST:PORT; turns on cluster mode (membership checks also use PORT+1)")
+	peers := fs.String("peers", "", "the other nodes' cluster addresses, HOST:PORT,HOST:PORT")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger { return logger }))
-	defer sys.Shutdown()
-	reg, err := registry.NewLocal(sys)
-	if err != nil {
-		return err
+	var reg registry.Registry
+	if *clusterAddr == "" {
+		local, err := registry.NewLocal(sys)
+		if err != nil {
+			return err
+		}
+		defer sys.Shutdown()
+		defer local.Stop()
+		reg = local
+	} else {
+		node, stop, err := joinCluster(sys, *clusterAddr, *peers)
+		if err != nil {
+			return err
+		}
+		defer stop() // also shuts the actor system down
+		reg = node
 	}
-	defer reg.Stop()
 
 	srv, err := wsactor.NewServer(sys, func() actor.Handler { return &Chatter{reg: reg} }, wsactor.WithRegistry(reg))
 	if err != nil {

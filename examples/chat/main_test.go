@@ -17,23 +17,34 @@ import (
 	"github.com/protows/protows/internal/leaktest"
 )
 
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.VerifyClusterTestMain(m) }
 
 // startChat runs the chat server in-process and returns its base URL and
 // a function that stops it and returns what run returned.
 func startChat(t *testing.T, args ...string) (string, func() error) {
+	ready, stop := launchChat(t, args...)
+	return ready(), stop
+}
+
+// launchChat starts the chat server in-process; ready waits until it says
+// where it listens and returns its base URL.
+func launchChat(t *testing.T, args ...string) (ready func() string, stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(exampletest.Lines, 10)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), out, io.Discard) }()
-	line := exampletest.Next(t, (<-chan string)(out))
-	require.True(t, strings.HasPrefix(line, "listening on http://"), line)
-	stop := sync.OnceValue(func() error {
+	stop = sync.OnceValue(func() error {
 		cancel()
 		return <-done
 	})
 	t.Cleanup(func() { _ = stop() })
-	return strings.TrimPrefix(line, "listening on "), stop
+	ready = func() string {
+		t.Helper()
+		line := exampletest.Next(t, (<-chan string)(out))
+		require.True(t, strings.HasPrefix(line, "listening on http://"), line)
+		return strings.TrimPrefix(line, "listening on ")
+	}
+	return ready, stop
 }
 
 func join(t *testing.T, base, name, room string) *websocket.Conn {
