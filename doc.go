@@ -18,7 +18,13 @@
 //     handler in memory for unit tests.
 //   - [github.com/protows/protows/wsactor]: the server, an http.Handler that
 //     authenticates the handshake, upgrades with gorilla/websocket and spawns
-//     one actor per connection under a per-server supervisor.
+//     one actor per connection under a per-server supervisor; and clients,
+//     dialled connections that reconnect under a supervision policy.
+//   - [github.com/protows/protows/supervision]: restart policies (capped
+//     exponential backoff with full jitter, stable-period reset, budget,
+//     close-code-aware retries) as proto.actor supervisor strategies.
+//   - [github.com/protows/protows/registry]: unique names and groups, on one
+//     node or across a proto.actor cluster.
 //
 // proto.actor's own package is also called actor; this module's code and
 // examples import it as protoactor:

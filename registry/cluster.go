@@ -60,8 +60,9 @@ type Cluster struct {
 
 var _ Registry = (*Cluster)(nil)
 
-// NewCluster starts the registry on this member. Call it on every member,
-// after StartMember, with the same options.
+// NewCluster starts the registry on this member. Call it once per member
+// (its registry actor has a fixed name, so that other members can address
+// it), after StartMember, with the same options on every member.
 func NewCluster(c *cluster.Cluster, opts ...Option) (*Cluster, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {

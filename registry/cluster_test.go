@@ -42,7 +42,7 @@ type member struct {
 	stop func()
 }
 
-func startMember(t *testing.T, provider cluster.ClusterProvider) *member {
+func startMember(t *testing.T, provider cluster.ClusterProvider, opts ...registry.Option) *member {
 	t.Helper()
 	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
@@ -51,7 +51,7 @@ func startMember(t *testing.T, provider cluster.ClusterProvider) *member {
 		remote.Configure("127.0.0.1", 0), cluster.WithKinds(registry.Kinds()...), cluster.WithRequestTimeout(2*time.Second))
 	c := cluster.New(sys, cfg)
 	c.StartMember()
-	reg, err := registry.NewCluster(c)
+	reg, err := registry.NewCluster(c, opts...)
 	require.NoError(t, err)
 	srv, err := wsactor.NewServer(sys, func() actor.Handler { return &chatter{} }, wsactor.WithRegistry(reg))
 	require.NoError(t, err)
@@ -187,4 +187,24 @@ func checkTwoMembers(t *testing.T, a, b *member) {
 	// A's own names survive (re-claimed if their grain lived on B).
 	require.NoError(t, a.reg.SendTo(ctx, "alice", actor.Text("still here")))
 	assert.Equal(t, "still here", readWS(t, alice))
+}
+
+// With the Replace policy, a name taken over on B closes its holder's
+// connection on A with the policy's close code.
+func TestClusterReplace(t *testing.T) {
+	skipUnderRace(t)
+	agent := test.NewInMemAgent()
+	replace := registry.WithConflict(registry.Replace(4001, "signed in elsewhere"))
+	a := startMember(t, test.NewTestProvider(agent), replace)
+	b := startMember(t, test.NewTestProvider(agent), replace)
+	first := dialMember(t, a, "alice", "lobby")
+	second := dialMember(t, b, "alice", "lobby")
+	require.NoError(t, first.SetReadDeadline(time.Now().Add(wait)))
+	_, _, err := first.ReadMessage()
+	var ce *websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 4001, ce.Code)
+	assert.Equal(t, "signed in elsewhere", ce.Text)
+	require.NoError(t, a.reg.SendTo(context.Background(), "alice", actor.Text("to the new alice")))
+	assert.Equal(t, "to the new alice", readWS(t, second))
 }

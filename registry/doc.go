@@ -1,0 +1,34 @@
+// Package registry gives actors (websocket connections above all) unique
+// names and groups, on one node ([Local]) or across a proto.actor cluster
+// ([Cluster]), behind one interface ([Registry]).
+//
+// Any actor can send to a name or publish to a group without knowing where
+// its members run; a send to a name nobody holds is an error
+// ([ErrNotFound]), not silence. Names and memberships are released when
+// their actors stop, and in a cluster when their member leaves. A registry
+// chooses what happens when a name is taken: [Reject] the newcomer, or
+// [Replace] the holder, which is sent an *actor.CloseRequest with a close
+// code.
+//
+// Connections use it through their context once the server has it
+// (wsactor.WithRegistry):
+//
+//	func (h *Chatter) Init(c *actor.Context) error {
+//		if err := c.Register(h.name); err != nil {
+//			return actor.Stop(4009, "name taken")
+//		}
+//		return c.Join("room:" + h.room)
+//	}
+//
+//	func (h *Chatter) HandleIn(c *actor.Context, f actor.Frame) error {
+//		return c.Publish("room:"+h.room, f) // every member, on every node
+//	}
+//
+// In a cluster, messages cross nodes as protobuf: an actor.Frame, an
+// *actor.CloseRequest, or the user's own protobuf messages (carried as Any
+// and delivered as themselves; a type the receiving node does not know
+// becomes an [UnknownMessage] instead of crashing it). Other values are
+// refused with [ErrNotSerializable]. The envelope is defined in
+// registrypb/registry.proto; `go generate ./registry/registrypb` rebuilds
+// its Go code.
+package registry
