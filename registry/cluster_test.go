@@ -42,7 +42,7 @@ type member struct {
 	stop func()
 }
 
-func startMember(t *testing.T, provider cluster.ClusterProvider, opts ...registry.Option) *member {
+func startMember(t testing.TB, provider cluster.ClusterProvider, opts ...registry.Option) *member {
 	t.Helper()
 	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
@@ -98,7 +98,7 @@ func (c *chatter) HandleInfo(ctx *actor.Context, msg any) error {
 	return nil
 }
 
-func dialMember(t *testing.T, m *member, name, group string) *websocket.Conn {
+func dialMember(t testing.TB, m *member, name, group string) *websocket.Conn {
 	t.Helper()
 	c, _, err := websocket.DefaultDialer.Dial(m.url+"?name="+name+"&group="+group, nil)
 	require.NoError(t, err)
@@ -107,7 +107,7 @@ func dialMember(t *testing.T, m *member, name, group string) *websocket.Conn {
 	return c
 }
 
-func readWS(t *testing.T, c *websocket.Conn) string {
+func readWS(t testing.TB, c *websocket.Conn) string {
 	t.Helper()
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(wait)))
 	_, data, err := c.ReadMessage()

@@ -1,0 +1,306 @@
+package wsactor_test
+
+// The load generator: benchmarks run their clients in a child process (the
+// test binary, re-executed with PROTOWS_LOADGEN set), so that the server's
+// CPU time can be measured alone (getrusage of the benchmark process) and
+// 10,000 client sockets do not count against the server process's
+// open-file limit. Parent and child talk in JSON lines: the parent writes
+// a job and then commands on the child's stdin, the child answers events
+// on its stdout.
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+const loadgenEnv = "PROTOWS_LOADGEN"
+
+type loadJob struct {
+	URL   string `json:"url"`
+	Conns int    `json:"conns"`
+	Size  int    `json:"size"`
+	// Inflight is how many messages each client keeps in flight (1: wait
+	// for each echo).
+	Inflight int `json:"inflight"`
+	// Sources are the local addresses clients dial from (127.0.0.x), so
+	// that 10,000 connections do not run out of ephemeral ports.
+	Sources []string `json:"sources"`
+}
+
+type loadCmd struct {
+	Cmd string `json:"cmd"` // "run", "expect", "stop"
+	N   int    `json:"n"`
+}
+
+type loadEvent struct {
+	Event     string  `json:"event"` // "ready", "done", "all", "error"
+	Msgs      int     `json:"msgs,omitempty"`
+	ElapsedNS int64   `json:"elapsed_ns,omitempty"`
+	P50NS     int64   `json:"p50_ns,omitempty"`
+	P99NS     int64   `json:"p99_ns,omitempty"`
+	Seq       int     `json:"seq,omitempty"`
+	AllNS     int64   `json:"all_ns,omitempty"`
+	Error     string  `json:"error,omitempty"`
+	Extra     float64 `json:"extra,omitempty"`
+}
+
+// loadgenMain is the child's main: it returns the exit status.
+func loadgenMain() int {
+	in := bufio.NewScanner(os.Stdin)
+	out := json.NewEncoder(os.Stdout)
+	fail := func(err error) int {
+		_ = out.Encode(loadEvent{Event: "error", Error: err.Error()})
+		return 1
+	}
+	if !in.Scan() {
+		return fail(fmt.Errorf("no job"))
+	}
+	var job loadJob
+	if err := json.Unmarshal(in.Bytes(), &job); err != nil {
+		return fail(err)
+	}
+	conns := make([]*websocket.Conn, job.Conns)
+	for i := range conns {
+		src := job.Sources[i%len(job.Sources)]
+		d := websocket.Dialer{NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext}
+		c, _, err := d.Dial(job.URL, nil)
+		if err != nil {
+			return fail(fmt.Errorf("dial %d: %w", i, err))
+		}
+		conns[i] = c
+	}
+	defer func() {
+		for _, c := range conns {
+			_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			c.Close()
+		}
+	}()
+	_ = out.Encode(loadEvent{Event: "ready"})
+	for in.Scan() {
+		var cmd loadCmd
+		if err := json.Unmarshal(in.Bytes(), &cmd); err != nil {
+			return fail(err)
+		}
+		switch cmd.Cmd {
+		case "run":
+			ev, err := echoLoad(conns, cmd.N, job.Size, job.Inflight)
+			if err != nil {
+				return fail(err)
+			}
+			_ = out.Encode(ev)
+		case "expect":
+			if err := fanoutLoad(conns, cmd.N, out); err != nil {
+				return fail(err)
+			}
+		case "stop":
+			return 0
+		}
+	}
+	return 0
+}
+
+// echoLoad sends n messages spread over the connections, each client
+// keeping inflight in flight, and measures round trips.
+func echoLoad(conns []*websocket.Conn, n, size, inflight int) (loadEvent, error) {
+	msg := make([]byte, size)
+	for i := range msg {
+		msg[i] = 'x'
+	}
+	lat := make([][]time.Duration, len(conns))
+	errs := make(chan error, len(conns))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, c := range conns {
+		count := n / len(conns)
+		if i < n%len(conns) {
+			count++
+		}
+		if count == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent := make(chan time.Time, inflight)
+			writeErr := make(chan error, 1)
+			go func() { // writer: keeps up to inflight messages outstanding
+				for range count {
+					sent <- time.Now()
+					if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+						writeErr <- err
+						return
+					}
+				}
+			}()
+			for range count {
+				_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				if _, _, err := c.ReadMessage(); err != nil {
+					errs <- err
+					return
+				}
+				lat[i] = append(lat[i], time.Since(<-sent))
+			}
+			select {
+			case err := <-writeErr:
+				errs <- err
+			default:
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for err := range errs {
+		return loadEvent{}, err
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	ev := loadEvent{Event: "done", Msgs: len(all), ElapsedNS: elapsed.Nanoseconds()}
+	if len(all) > 0 {
+		ev.P50NS = all[len(all)/2].Nanoseconds()
+		ev.P99NS = all[len(all)*99/100].Nanoseconds()
+	}
+	return ev, nil
+}
+
+// fanoutLoad waits for k broadcast messages on every connection. Each
+// carries its sequence number and the wall-clock time it was published;
+// for each, once every connection has it, the child reports how long that
+// took (parent and child share the machine's clock).
+func fanoutLoad(conns []*websocket.Conn, k int, out *json.Encoder) error {
+	type arrival struct {
+		seq  int
+		sent int64
+		at   int64
+	}
+	arrivals := make(chan arrival, len(conns))
+	errs := make(chan error, len(conns))
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range k {
+				_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+				_, data, err := c.ReadMessage()
+				if err != nil {
+					errs <- err
+					return
+				}
+				now := time.Now().UnixNano()
+				arrivals <- arrival{seq: int(binary.BigEndian.Uint64(data)), sent: int64(binary.BigEndian.Uint64(data[8:])), at: now}
+			}
+		}()
+	}
+	var encErr atomic.Value
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		count := map[int]int{}
+		last := map[int]int64{}
+		for a := range arrivals {
+			count[a.seq]++
+			last[a.seq] = max(last[a.seq], a.at)
+			if count[a.seq] == len(conns) {
+				if err := out.Encode(loadEvent{Event: "all", Seq: a.seq, AllNS: last[a.seq] - a.sent}); err != nil {
+					encErr.Store(err)
+				}
+				delete(count, a.seq)
+			}
+		}
+	}()
+	wg.Wait()
+	close(arrivals)
+	<-done
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	return nil
+}
+
+// loadgen is the parent's handle on a child load generator.
+type loadgen struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+// startLoadgen starts a child with job and waits until its clients are
+// connected.
+func startLoadgen(tb testing.TB, job loadJob) *loadgen {
+	tb.Helper()
+	if len(job.Sources) == 0 {
+		job.Sources = []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8"}
+	}
+	if job.Inflight == 0 {
+		job.Inflight = 1
+	}
+	cmd := exec.CommandContext(context.Background(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), loadgenEnv+"=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	g := &loadgen{cmd: cmd, in: in, out: bufio.NewScanner(stdout)}
+	tb.Cleanup(g.stop)
+	g.send(tb, job)
+	if ev := g.next(tb); ev.Event != "ready" {
+		tb.Fatalf("load generator: %+v", ev)
+	}
+	return g
+}
+
+func (g *loadgen) send(tb testing.TB, v any) {
+	b, _ := json.Marshal(v)
+	if _, err := g.in.Write(append(b, '\n')); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func (g *loadgen) next(tb testing.TB) loadEvent {
+	if !g.out.Scan() {
+		tb.Fatalf("load generator ended: %v", g.out.Err())
+	}
+	var ev loadEvent
+	if err := json.Unmarshal(g.out.Bytes(), &ev); err != nil {
+		tb.Fatal(err)
+	}
+	if ev.Event == "error" {
+		tb.Fatalf("load generator: %s", ev.Error)
+	}
+	return ev
+}
+
+func (g *loadgen) stop() {
+	if g.cmd.ProcessState != nil {
+		return
+	}
+	b, _ := json.Marshal(loadCmd{Cmd: "stop"})
+	_, _ = g.in.Write(append(b, '\n'))
+	_ = g.in.Close()
+	_ = g.cmd.Wait()
+}
