@@ -87,8 +87,10 @@ func WithOverflowPolicy(p OverflowPolicy) Option { return func(c *Config) { c.ov
 
 // WithKeepalive pings the peer every interval and closes the connection
 // (ReasonTimeout, close code 1001) when neither a pong nor any other frame
-// arrives within pongTimeout of a ping. A zero pongTimeout means interval;
-// a zero interval turns keepalive off. Default: 30 s and 30 s.
+// arrives within pongTimeout of a ping. One ping is outstanding at a time:
+// with a pongTimeout longer than interval, pings go out every pongTimeout.
+// A zero pongTimeout means interval; a zero interval turns keepalive off.
+// Default: 30 s and 30 s.
 func WithKeepalive(interval, pongTimeout time.Duration) Option {
 	return func(c *Config) { c.pingInterval, c.pongTimeout = interval, pongTimeout }
 }

@@ -137,8 +137,9 @@ func WithBufferSizes(read, write int) Option {
 
 // WithKeepalive pings every interval and closes a connection (1001,
 // ReasonTimeout) that sends neither a pong nor anything else within
-// pongTimeout of a ping (zero: the interval). A zero interval turns
-// keepalive off. Default: 30 s.
+// pongTimeout of a ping (zero: the interval). One ping is outstanding at a
+// time, so a pongTimeout longer than interval spaces pings by pongTimeout.
+// A zero interval turns keepalive off. Default: 30 s.
 func WithKeepalive(interval, pongTimeout time.Duration) Option {
 	return func(c *config) { c.conn = append(c.conn, actor.WithKeepalive(interval, pongTimeout)) }
 }

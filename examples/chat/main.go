@@ -185,6 +185,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		wsErr = nil
 	}
 	httpErr := hs.Shutdown(shutdownCtx)
+	if errors.Is(httpErr, context.DeadlineExceeded) {
+		// Idle connections that never sent a request (browsers open spare
+		// ones) count as busy until they are 5 s old: close them.
+		httpErr = hs.Close()
+	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
