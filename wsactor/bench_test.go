@@ -32,10 +32,17 @@ type echoHandler struct{ actor.BaseHandler }
 
 func (echoHandler) HandleIn(c *actor.Context, f actor.Frame) error { return c.Push(f) }
 
-// fanoutMember joins the broadcast group.
+// fanoutMember joins the broadcast group and passes on what is published.
 type fanoutMember struct{ actor.BaseHandler }
 
 func (fanoutMember) Init(c *actor.Context) error { return c.Join("all") }
+
+func (fanoutMember) HandleInfo(c *actor.Context, msg any) error {
+	if f, ok := msg.(actor.Frame); ok {
+		return c.Push(f)
+	}
+	return nil
+}
 
 // benchServer is the server side of a benchmark, in this process.
 type benchServer struct {
