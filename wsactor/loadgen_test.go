@@ -135,10 +135,18 @@ func echoLoad(conns []*websocket.Conn, n, size, inflight int) (loadEvent, error)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A message is sent only with a token, and its time is taken
+			// then: at most inflight are outstanding, and each latency is one
+			// round trip, not the wait for a token too.
+			tokens := make(chan struct{}, inflight)
+			for range inflight {
+				tokens <- struct{}{}
+			}
 			sent := make(chan time.Time, inflight)
 			writeErr := make(chan error, 1)
-			go func() { // writer: keeps up to inflight messages outstanding
+			go func() { // writer
 				for range count {
+					<-tokens
 					sent <- time.Now()
 					if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
 						writeErr <- err
@@ -153,6 +161,7 @@ func echoLoad(conns []*websocket.Conn, n, size, inflight int) (loadEvent, error)
 					return
 				}
 				lat[i] = append(lat[i], time.Since(<-sent))
+				tokens <- struct{}{}
 			}
 			select {
 			case err := <-writeErr:
