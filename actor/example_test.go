@@ -1,6 +1,7 @@
 package actor_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,7 @@ func ExampleStop() {
 	srv, _ := wsactor.NewServer(sys, func() actor.Handler { return &Counter{} })
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
+	defer srv.Shutdown(context.Background())
 
 	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http"), nil)
 	if err != nil {
