@@ -101,6 +101,9 @@ type Disconnect struct {
 	Decision Decision
 	// Uptime is how long the socket was open; 0 when the dial failed.
 	Uptime time.Duration
+	// RestartDelay is set by the supervisor's strategy before it restarts
+	// the actor: how long to wait before dialling again.
+	RestartDelay time.Duration
 }
 
 // Error describes the disconnect.

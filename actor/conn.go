@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -49,6 +50,7 @@ type (
 	}
 	keepaliveTick struct{ gen uint32 }
 	closeExpired  struct{ gen uint32 }
+	redial        struct{ gen uint32 } // a client's restart delay is over
 	dialResult    struct {
 		t    Transport
 		resp *ConnectResponse
@@ -100,7 +102,12 @@ type conn struct {
 	keepalive   *time.Timer
 	closeTimer  *time.Timer
 	cancelDial  context.CancelFunc
-	held        []Frame // pushed while a client was disconnected
+	lastDrop    *Disconnect // the failure escalated for the last socket
+	redialTimer *time.Timer
+	dialMu      sync.Mutex  // guards dialStop and dialOut, shared with the dial goroutine
+	dialStop    bool        // the actor has stopped: a late dial closes its socket
+	dialOut     *dialResult // a result posted but not yet taken
+	held        []Frame     // pushed while a client was disconnected
 	timers      map[uint64]*time.Timer
 	timerSeq    uint64
 }
@@ -172,6 +179,10 @@ func (a *conn) Receive(pc protoactor.Context) {
 		if m.gen == a.gen {
 			a.onCloseExpired()
 		}
+	case redial:
+		if m.gen == a.gen && a.state == stateDisconnected {
+			a.startDial()
+		}
 	case *dialResult:
 		a.onDialResult(m)
 	case *pushMsg:
@@ -228,6 +239,13 @@ func (a *conn) onStarted() {
 	a.sys, a.self = a.pc.ActorSystem(), a.pc.Self()
 	if a.dial != nil {
 		a.runInit()
+		if a.failure != nil {
+			// A client whose Init failed does not dial.
+			a.reason = Reason{Kind: ReasonError, Code: CloseInternalError, Err: a.failure}
+			a.state = stateClosed
+			a.pc.Stop(a.self)
+			return
+		}
 		if a.state == stateDisconnected {
 			a.startDial()
 		}
@@ -261,9 +279,15 @@ func (a *conn) onRestarted() {
 		a.pc.Stop(a.self)
 		return
 	}
-	if a.state == stateDisconnected {
-		a.startDial()
+	if a.state != stateDisconnected {
+		return
 	}
+	if d := a.lastDrop; d != nil && d.RestartDelay > 0 {
+		gen := a.gen
+		a.redialTimer = time.AfterFunc(d.RestartDelay, func() { a.mb.PostUserMessage(redial{gen: gen}) })
+		return
+	}
+	a.startDial()
 }
 
 // socketUp starts the life of a socket: metrics and keepalive.
@@ -289,6 +313,10 @@ func (a *conn) socketDown() {
 }
 
 func (a *conn) stopTimers() {
+	if a.redialTimer != nil {
+		a.redialTimer.Stop()
+		a.redialTimer = nil
+	}
 	if a.keepalive != nil {
 		a.keepalive.Stop()
 		a.keepalive = nil
@@ -332,11 +360,26 @@ func (a *conn) startDial() {
 	// succeeds, fails, or is cancelled by Stopping, and reports to the actor.
 	go func() {
 		t, resp, err := a.dial(ctx)
-		a.mb.PostUserMessage(&dialResult{t: t, resp: resp, err: err, gen: gen})
+		res := &dialResult{t: t, resp: resp, err: err, gen: gen}
+		a.dialMu.Lock()
+		defer a.dialMu.Unlock()
+		if a.dialStop {
+			if t != nil {
+				_ = t.Close() // the client is gone
+			}
+			return
+		}
+		a.dialOut = res
+		a.mb.PostUserMessage(res)
 	}()
 }
 
 func (a *conn) onDialResult(m *dialResult) {
+	a.dialMu.Lock()
+	if a.dialOut == m {
+		a.dialOut = nil
+	}
+	a.dialMu.Unlock()
 	if m.gen != a.gen || a.state != stateConnecting {
 		if m.t != nil {
 			_ = m.t.Close()
@@ -475,10 +518,11 @@ func (a *conn) fail(err error) {
 	}
 	a.logger().Error("connection handler failed", attrs...)
 	if a.dial != nil {
+		// The socket closes with 1011; what follows is a disconnect like any
+		// other. A failure while the socket is closing or between sockets
+		// changes nothing but the log.
 		if a.state == stateOpen {
 			a.closeWith(ReasonError, CloseInternalError, "internal error", err)
-		} else {
-			a.reason = Reason{Kind: ReasonError, Code: CloseInternalError, Err: err}
 		}
 		return
 	}
@@ -583,6 +627,7 @@ func (a *conn) maybeFinish() {
 // escalates a *Disconnect to its supervisor, which restarts it (a new dial)
 // or stops it.
 func (a *conn) disconnected(uptime time.Duration) {
+	a.failure = nil // a failure belongs to the socket it ended
 	a.link.connected.Store(false)
 	a.socketDown()
 	a.cfg.metrics.dropped(a.out.attach(nil, a.gen))
@@ -603,7 +648,8 @@ func (a *conn) disconnected(uptime time.Duration) {
 		return
 	}
 	a.logger().Info("client disconnected", slog.String("reason", a.reason.String()), slog.String("decision", decision.String()))
-	panic(&Disconnect{Reason: a.reason, Decision: decision, Uptime: uptime})
+	a.lastDrop = &Disconnect{Reason: a.reason, Decision: decision, Uptime: uptime}
+	panic(a.lastDrop)
 }
 
 func (a *conn) onKeepalive() {
@@ -677,6 +723,15 @@ func (a *conn) terminate() {
 }
 
 func (a *conn) onStopped() {
+	if a.dial != nil {
+		a.dialMu.Lock()
+		a.dialStop = true
+		if a.dialOut != nil && a.dialOut.t != nil {
+			_ = a.dialOut.t.Close() // posted, never taken
+		}
+		a.dialOut = nil
+		a.dialMu.Unlock()
+	}
 	if a.link != nil {
 		a.link.connected.Store(false)
 		a.link.reason = a.reason
@@ -787,7 +842,7 @@ func (a *conn) writeQueued(inline bool) {
 			// The transport closed the conversation itself (a protocol error
 			// it is answering; the reader reports why): nothing more is sent,
 			// and as far as the close handshake goes, a close frame is out.
-			n := a.out.release()
+			n := a.out.release(gen)
 			if !it.close {
 				n++
 			}
@@ -802,7 +857,7 @@ func (a *conn) writeQueued(inline bool) {
 		if err != nil {
 			// A failed write leaves the socket unusable: close it (which ends
 			// the reader) and tell the actor.
-			a.cfg.metrics.dropped(a.out.release())
+			a.cfg.metrics.dropped(a.out.release(gen))
 			_ = t.Close()
 			if !it.final {
 				a.mb.PostUserMessage(&writeDone{err: err, gen: gen})

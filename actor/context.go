@@ -106,8 +106,20 @@ func (c *Context) SendAfter(d time.Duration, msg any) (cancel func() bool) {
 // "remote".
 func (c *Context) Logger() *slog.Logger { return c.a.logger() }
 
-// RemoteAddr returns the peer's network address.
-func (c *Context) RemoteAddr() net.Addr { return c.a.t.RemoteAddr() }
+// RemoteAddr returns the peer's network address, or nil while a client
+// has no socket.
+func (c *Context) RemoteAddr() net.Addr {
+	if c.a.t == nil {
+		return nil
+	}
+	return c.a.t.RemoteAddr()
+}
 
-// Subprotocol returns the negotiated subprotocol, or "".
-func (c *Context) Subprotocol() string { return c.a.t.Subprotocol() }
+// Subprotocol returns the negotiated subprotocol, or "" (also while a
+// client has no socket).
+func (c *Context) Subprotocol() string {
+	if c.a.t == nil {
+		return ""
+	}
+	return c.a.t.Subprotocol()
+}

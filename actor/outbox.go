@@ -138,10 +138,16 @@ func (o *outbox) next() (outItem, Transport, uint32, bool) {
 }
 
 // release gives the token back without writing the rest, after a write
-// failed; the queue is emptied and the number of data frames returned.
-func (o *outbox) release() int {
+// to socket generation gen failed; the queue is emptied and the number of
+// data frames returned. If the outbox has moved on to a newer socket, its
+// queue is that socket's and is kept.
+func (o *outbox) release(gen uint32) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.gen != gen {
+		o.writing = false
+		return 0
+	}
 	n := 0
 	for _, it := range o.items[o.head:] {
 		if !it.close && it.frame.IsData() {

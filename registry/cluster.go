@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
@@ -51,11 +52,12 @@ func Kinds() []*cluster.Kind {
 // registrypb) and delivered unwrapped. Anything else is refused with
 // ErrNotSerializable.
 type Cluster struct {
-	c    *cluster.Cluster
-	sys  *protoactor.ActorSystem
-	node *protoactor.PID
-	cfg  *config
-	done chan struct{}
+	c      *cluster.Cluster
+	sys    *protoactor.ActorSystem
+	node   *protoactor.PID
+	cfg    *config
+	done   chan struct{}
+	claims sync.WaitGroup // re-claims under way
 }
 
 var _ Registry = (*Cluster)(nil)
@@ -83,6 +85,7 @@ func NewCluster(c *cluster.Cluster, opts ...Option) (*Cluster, error) {
 func (r *Cluster) Stop() {
 	r.sys.Root.Stop(r.node)
 	<-r.done
+	r.claims.Wait()
 }
 
 func nodePID(address string) *protoactor.PID { return protoactor.NewPID(address, nodeActor) }
@@ -111,7 +114,7 @@ func (r *Cluster) Register(ctx context.Context, name string, pid *protoactor.PID
 	if err := validName("name", name); err != nil {
 		return err
 	}
-	res, err := r.grain(ctx, name, &registrypb.Claim{Owner: pid, Replace: r.cfg.conflict.replace, Code: uint32(r.cfg.conflict.code), Reason: r.cfg.conflict.reason})
+	res, err := r.grain(ctx, name, &registrypb.Claim{Name: name, Owner: pid, Replace: r.cfg.conflict.replace, Code: uint32(r.cfg.conflict.code), Reason: r.cfg.conflict.reason})
 	if err != nil {
 		return err
 	}
@@ -135,10 +138,10 @@ func (r *Cluster) Unregister(ctx context.Context, name string, pid *protoactor.P
 	if err != nil {
 		return err
 	}
+	r.sys.Root.Send(r.node, &untrack{name: name, pid: pid})
 	if rr, ok := res.(*registrypb.ReleaseResponse); ok && rr.GetNotOwner() {
 		return ErrNotOwner
 	}
-	r.sys.Root.Send(r.node, &untrack{name: name, pid: pid})
 	return nil
 }
 
@@ -256,7 +259,13 @@ type (
 	}
 	addressesAsk struct{ reply chan []string }
 	topology     struct{ t *cluster.ClusterTopology }
+	reclaim      struct{}
 )
+
+// Re-claims follow a membership change twice: proto.actor's placement
+// stops moved grains on its own schedule, and a claim that reaches a grain
+// just before that is lost with it.
+var reclaimAfter = []time.Duration{300 * time.Millisecond, 2 * time.Second}
 
 // node is the registry actor of one member: its actors' group memberships,
 // the names they hold, and the cluster's member list.
@@ -267,6 +276,7 @@ type node struct {
 	names     map[string]*protoactor.PID
 	addresses []string
 	sub       *eventstreamSub
+	timers    []*time.Timer // pending re-claims
 }
 
 type nodeHoldings struct {
@@ -287,10 +297,15 @@ func (n *node) Receive(ctx protoactor.Context) {
 		}
 	case *protoactor.Stopping:
 		n.sub.stop()
+		for _, t := range n.timers {
+			t.Stop()
+		}
 	case *protoactor.Stopped:
 		close(n.r.done)
 	case *topology:
 		n.onTopology(ctx, m.t)
+	case reclaim:
+		n.reclaim(ctx)
 	case *registrypb.Join:
 		n.join(ctx, m.GetGroup(), m.GetMember())
 		ctx.Respond(&registrypb.Ack{})
@@ -321,13 +336,22 @@ func (n *node) Receive(ctx protoactor.Context) {
 		n.holdingsOf(ctx, m.pid).names[m.name] = struct{}{}
 		n.names[m.name] = m.pid
 	case *untrack:
-		if owner, ok := n.names[m.name]; ok && owner.Equal(m.pid) {
-			delete(n.names, m.name)
-		}
+		n.untrack(m.name, m.pid)
+	case *registrypb.Untrack:
+		n.untrack(m.GetName(), m.GetOwner())
 	case *addressesAsk:
 		m.reply <- append([]string(nil), n.addresses...)
 	case *protoactor.Terminated:
 		n.forget(m.Who)
+	}
+}
+
+func (n *node) untrack(name string, pid *protoactor.PID) {
+	if owner, ok := n.names[name]; ok && owner.Equal(pid) {
+		delete(n.names, name)
+		if h, ok := n.held[keyOf(pid)]; ok {
+			delete(h.names, name)
+		}
 	}
 }
 
@@ -342,21 +366,45 @@ func (n *node) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology) {
 	for _, m := range t.GetMembers() {
 		n.addresses = append(n.addresses, m.Address())
 	}
-	if len(t.GetLeft()) == 0 || len(n.names) == 0 {
+	if len(t.GetLeft()) == 0 && len(t.GetJoined()) == 0 || len(n.names) == 0 {
 		return
 	}
-	// Members left: the name grains they hosted are gone. Claim this
-	// member's names again, off the actor (each claim is a cluster request).
+	// Membership changed: name grains may have moved (proto.actor's
+	// placement stops grains whose member changes, on joins as on leaves)
+	// and lost their state. Claim this member's names again.
+	for _, t := range n.timers {
+		t.Stop()
+	}
+	n.timers = n.timers[:0]
+	sys, self := ctx.ActorSystem(), ctx.Self()
+	for _, d := range reclaimAfter {
+		n.timers = append(n.timers, time.AfterFunc(d, func() { sys.Root.Send(self, reclaim{}) }))
+	}
+}
+
+// reclaim claims this member's names, off the actor (each claim is a
+// cluster request). A claim never replaces: if another actor got the name
+// meanwhile, it keeps it and this member stops tracking it.
+func (n *node) reclaim(ctx protoactor.Context) {
 	claims := make(map[string]*protoactor.PID, len(n.names))
 	for name, pid := range n.names {
 		claims[name] = pid
 	}
-	r := n.r
+	r, self := n.r, ctx.Self()
+	r.claims.Add(1)
+	// Claim goroutine: one per re-claim round; it ends when its requests
+	// have been answered or timed out (Cluster.Stop waits for it).
 	go func() {
+		defer r.claims.Done()
 		for name, pid := range claims {
-			claim := &registrypb.Claim{Owner: pid, Replace: r.cfg.conflict.replace, Code: uint32(r.cfg.conflict.code), Reason: r.cfg.conflict.reason}
-			if _, err := r.c.Request(name, NameKind, claim); err != nil {
+			res, err := r.c.Request(name, NameKind, &registrypb.Claim{Name: name, Owner: pid})
+			if err != nil {
 				r.sys.Logger().Warn("protows registry: re-claiming a name failed", slog.String("name", name), slog.Any("error", err))
+				continue
+			}
+			if cr, ok := res.(*registrypb.ClaimResponse); ok && !cr.GetOk() {
+				r.sys.Logger().Warn("protows registry: a name was taken by another actor while its grain moved", slog.String("name", name), slog.String("holder", cr.GetHolder().String()))
+				r.sys.Root.Send(self, &untrack{name: name, pid: pid})
 			}
 		}
 	}()
@@ -420,6 +468,14 @@ type nameGrain struct {
 	sub   *eventstreamSub
 }
 
+// passivate stops a grain that holds no name: it has no state to keep, and
+// a grain per name ever looked up would otherwise stay.
+func (g *nameGrain) passivate(ctx protoactor.Context) {
+	if g.owner == nil {
+		ctx.Poison(ctx.Self())
+	}
+}
+
 func (g *nameGrain) Receive(ctx protoactor.Context) {
 	switch m := ctx.Message().(type) {
 	case *protoactor.Started:
@@ -433,12 +489,14 @@ func (g *nameGrain) Receive(ctx protoactor.Context) {
 		for _, left := range m.t.GetLeft() {
 			if left.Address() == g.owner.Address {
 				g.owner = nil
+				g.passivate(ctx)
 				return
 			}
 		}
 	case *protoactor.Terminated:
 		if g.owner != nil && g.owner.Equal(m.Who) {
 			g.owner = nil
+			g.passivate(ctx)
 		}
 	case *registrypb.Claim:
 		ctx.Respond(g.claim(ctx, m))
@@ -453,11 +511,14 @@ func (g *nameGrain) Receive(ctx protoactor.Context) {
 			g.owner = nil
 			ctx.Respond(&registrypb.ReleaseResponse{Released: true})
 		}
+		g.passivate(ctx)
 	case *registrypb.Lookup:
 		ctx.Respond(&registrypb.LookupResponse{Owner: g.owner})
+		g.passivate(ctx)
 	case *registrypb.Deliver:
 		if g.owner == nil {
 			ctx.Respond(&registrypb.DeliverResponse{})
+			g.passivate(ctx)
 			return
 		}
 		ctx.Send(nodePID(g.owner.Address), &registrypb.DeliverTo{Target: g.owner, Msg: m.GetMsg()})
@@ -474,6 +535,7 @@ func (g *nameGrain) claim(ctx protoactor.Context, m *registrypb.Claim) *registry
 		old := g.owner
 		ctx.Unwatch(old)
 		env := &registrypb.Envelope{Body: &registrypb.Envelope_Close{Close: &registrypb.CloseRequest{Code: m.GetCode(), Reason: m.GetReason()}}}
+		ctx.Send(nodePID(old.Address), &registrypb.Untrack{Name: m.GetName(), Owner: old})
 		ctx.Send(nodePID(old.Address), &registrypb.DeliverTo{Target: old, Msg: env})
 	}
 	if g.owner == nil || !g.owner.Equal(newOwner) {

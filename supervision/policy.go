@@ -24,7 +24,8 @@ type Policy struct {
 	// never resets.
 	StablePeriod time.Duration
 	// MaxAttempts is the budget: when more than MaxAttempts failures happen
-	// within Window the actor is stopped. 0 means no budget.
+	// within Window the actor is stopped, whatever the handler decided.
+	// 0 means no budget.
 	MaxAttempts int
 	// Window is the budget's window (default 1 minute).
 	Window time.Duration
@@ -137,12 +138,12 @@ func (s *strategy) HandleFailure(sys *protoactor.ActorSystem, sup protoactor.Sup
 	switch {
 	case isDisconnect && d.Decision.Stops():
 		ev.Directive, ev.Why = Stop, "handler"
+	case s.p.MaxAttempts > 0 && rs.NumberOfFailures(s.p.Window) > s.p.MaxAttempts:
+		ev.Directive, ev.Why = Stop, "budget"
 	case isDisconnect && d.Decision.Delay() >= 0:
 		ev.Why, ev.Delay = "handler", d.Decision.Delay()
 	case !s.p.Retryable(reason):
 		ev.Directive, ev.Why = Stop, "terminal"
-	case s.p.MaxAttempts > 0 && rs.NumberOfFailures(s.p.Window) > s.p.MaxAttempts:
-		ev.Directive, ev.Why = Stop, "budget"
 	default:
 		ev.Why, ev.Delay = "backoff", s.p.Backoff.Delay(ev.Attempt)
 	}
@@ -163,8 +164,17 @@ func (s *strategy) HandleFailure(sys *protoactor.ActorSystem, sup protoactor.Sup
 		sup.RestartChildren(child)
 		return
 	}
-	// The child stays suspended (its messages wait in its mailbox) until the
-	// timer restarts it, unless it was stopped meanwhile.
+	if isDisconnect {
+		// A client connection waits out the delay itself, after the restart,
+		// so that it can be stopped or closed while it waits.
+		d.RestartDelay = ev.Delay
+		sup.RestartChildren(child)
+		return
+	}
+	// Any other actor stays suspended (its messages wait in its mailbox)
+	// until the timer restarts it, unless it was stopped meanwhile. (An
+	// actor that is still stopping when the timer fires, because it waits
+	// for its children, is restarted; proto.actor offers no way to tell.)
 	time.AfterFunc(ev.Delay, func() {
 		if _, alive := sys.ProcessRegistry.GetLocal(child.Id); alive {
 			sup.RestartChildren(child)
