@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -207,4 +208,29 @@ func TestClusterReplace(t *testing.T) {
 	assert.Equal(t, "signed in elsewhere", ce.Text)
 	require.NoError(t, a.reg.SendTo(context.Background(), "alice", actor.Text("to the new alice")))
 	assert.Equal(t, "to the new alice", readWS(t, second))
+}
+
+// Names stay reachable when a member joins (the grains of some of them move
+// to it and start empty; their owners' member claims them again).
+func TestClusterNamesSurviveAJoin(t *testing.T) {
+	skipUnderRace(t)
+	agent := test.NewInMemAgent()
+	a := startMember(t, test.NewTestProvider(agent))
+	ctx := context.Background()
+	owner := a.sys.Root.Spawn(protoactor.PropsFromFunc(func(protoactor.Context) {}))
+	names := make([]string, 20)
+	for i := range names {
+		names[i] = "name-" + strconv.Itoa(i)
+		require.NoError(t, a.reg.Register(ctx, names[i], owner))
+	}
+	startMember(t, test.NewTestProvider(agent))
+	// The re-claims follow the join within about 2 s.
+	require.Eventually(t, func() bool {
+		for _, n := range names {
+			if _, err := a.reg.Lookup(ctx, n); err != nil {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 100*time.Millisecond)
 }

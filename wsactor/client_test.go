@@ -77,6 +77,7 @@ type feed struct {
 	disconnect chan actor.Reason
 	terminated chan actor.Reason
 	decide     func(actor.Reason) actor.Decision
+	info       func(*actor.Context, any) error
 	pids       chan *protoactor.PID
 }
 
@@ -98,6 +99,9 @@ func (f *feed) HandleIn(_ *actor.Context, fr actor.Frame) error {
 }
 
 func (f *feed) HandleInfo(c *actor.Context, msg any) error {
+	if f.info != nil {
+		return f.info(c, msg)
+	}
 	if s, ok := msg.(string); ok {
 		return c.Push(actor.Text("cast " + s))
 	}
@@ -491,4 +495,56 @@ func TestSpawnClientValidates(t *testing.T) {
 	assert.Error(t, err)
 	_, err = wsactor.SpawnClient(sys, "ws://x", newFeed(), wsactor.WithReadLimit(-1))
 	assert.Error(t, err)
+}
+
+// A handler's ReconnectNow does not escape the policy's budget.
+func TestClientBudgetAppliesToHandlerDecisions(t *testing.T) {
+	sys := newSystem(t)
+	ev := decisions(t, sys)
+	p := newPeerServer(t, func(int) int { return http.StatusServiceUnavailable })
+	f := newFeed()
+	f.decide = func(actor.Reason) actor.Decision { return actor.ReconnectNow }
+	policy := fastPolicy()
+	policy.MaxAttempts, policy.Window = 3, time.Minute
+	c := spawnClient(t, sys, p.url, f, wsactor.WithReconnect(policy))
+	for range 3 {
+		assert.Equal(t, "handler", recv(t, ev, "decision").Why)
+	}
+	e := recv(t, ev, "decision")
+	assert.Equal(t, supervision.Stop, e.Directive)
+	assert.Equal(t, "budget", e.Why)
+	<-c.Done()
+}
+
+// A failed callback closes its socket with 1011 and the client reconnects;
+// the failure does not follow it to the next socket.
+func TestClientFailureBelongsToItsSocket(t *testing.T) {
+	sys := newSystem(t)
+	p := newPeerServer(t, nil)
+	f := newFeed()
+	failOnce := true
+	f.info = func(c *actor.Context, msg any) error {
+		if failOnce {
+			failOnce = false
+			return errors.New("boom")
+		}
+		return nil
+	}
+	c := spawnClient(t, sys, p.url, f, wsactor.WithReconnect(fastPolicy()))
+	first := p.accept(t)
+	readText(t, first) // subscribe
+	c.Cast(42)         // fails
+	// The peer reads the client's 1011 close frame (gorilla answers it).
+	require.NoError(t, first.SetReadDeadline(time.Now().Add(wait)))
+	_, _, err := first.ReadMessage()
+	var ce *websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, websocket.CloseInternalServerErr, ce.Code)
+	assert.Equal(t, actor.CloseInternalError, recv(t, f.disconnect, "disconnect").Code)
+	second := p.accept(t)
+	readText(t, second)
+	sys.Root.Stop(c.PID())
+	r := recv(t, f.terminated, "terminate")
+	assert.Equal(t, actor.ReasonShutdown, r.Kind, "not the first socket's failure: %v", r)
+	assert.Equal(t, actor.CloseGoingAway, r.Code)
 }
