@@ -70,10 +70,16 @@ func connectProxy(t *testing.T) (*url.URL, *atomic.Int32) {
 			return
 		}
 		tunnels.Add(1)
-		w.WriteHeader(http.StatusOK)
+		// Hijack before answering: a client quick to send through the tunnel
+		// must not have its request read by net/http as the next one.
 		client, _, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			upstream.Close()
+			return
+		}
+		if _, err := io.WriteString(client, "HTTP/1.1 200 Connection Established\r\n\r\n"); err != nil {
+			upstream.Close()
+			client.Close()
 			return
 		}
 		go func() {
