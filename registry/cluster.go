@@ -111,7 +111,7 @@ func (r *Cluster) grain(ctx context.Context, name string, msg any) (any, error) 
 
 // Register gives pid the name across the cluster (see [Registry]).
 func (r *Cluster) Register(ctx context.Context, name string, pid *protoactor.PID) error {
-	if err := validName("name", name); err != nil {
+	if err := validEntry("name", name, pid); err != nil {
 		return err
 	}
 	res, err := r.grain(ctx, name, &registrypb.Claim{Name: name, Owner: pid, Replace: r.cfg.conflict.replace, Code: uint32(r.cfg.conflict.code), Reason: r.cfg.conflict.reason})
@@ -186,7 +186,7 @@ func (r *Cluster) nodeCall(ctx context.Context, address string, msg any) (any, e
 // Join adds pid to group; the membership is kept by the registry actor of
 // pid's member.
 func (r *Cluster) Join(ctx context.Context, group string, pid *protoactor.PID) error {
-	if err := validName("group", group); err != nil {
+	if err := validEntry("group", group, pid); err != nil {
 		return err
 	}
 	_, err := r.nodeCall(ctx, pid.Address, &registrypb.Join{Group: group, Member: pid})

@@ -66,7 +66,7 @@ func (l *Local) call(ctx context.Context, r *request) response {
 
 // Register gives pid the name (see [Registry]).
 func (l *Local) Register(ctx context.Context, name string, pid *protoactor.PID) error {
-	if err := validName("name", name); err != nil {
+	if err := validEntry("name", name, pid); err != nil {
 		return err
 	}
 	return l.call(ctx, &request{op: opRegister, name: name, pid: pid}).err
@@ -90,7 +90,7 @@ func (l *Local) SendTo(ctx context.Context, name string, msg any) error {
 
 // Join adds pid to group.
 func (l *Local) Join(ctx context.Context, group string, pid *protoactor.PID) error {
-	if err := validName("group", group); err != nil {
+	if err := validEntry("group", group, pid); err != nil {
 		return err
 	}
 	return l.call(ctx, &request{op: opJoin, name: group, pid: pid}).err

@@ -90,6 +90,8 @@ func TestNames(t *testing.T) {
 	_, err = r.Lookup(ctx, "carol")
 	assert.ErrorIs(t, err, registry.ErrNotFound)
 	assert.Error(t, r.Register(ctx, "", alice.pid))
+	assert.Error(t, r.Register(ctx, "nil", nil), "a nil PID is refused, not a crash of the registry")
+	assert.Error(t, r.Join(ctx, "g", nil))
 
 	assert.ErrorIs(t, r.Unregister(ctx, "alice", bob.pid), registry.ErrNotOwner)
 	require.NoError(t, r.Unregister(ctx, "alice", alice.pid))

@@ -106,3 +106,11 @@ func validName(kind, s string) error {
 	}
 	return nil
 }
+
+// validEntry checks a name or group and the PID it is for.
+func validEntry(kind, s string, pid *protoactor.PID) error {
+	if pid == nil {
+		return fmt.Errorf("protows: nil PID for %s %q", kind, s)
+	}
+	return validName(kind, s)
+}
