@@ -111,6 +111,14 @@ func (d *Disconnect) Error() string {
 	return fmt.Sprintf("protows: disconnected (%v) after %v; handler decision: %v", d.Reason, d.Uptime.Round(time.Millisecond), d.Decision)
 }
 
+// GetUptime returns Uptime, or 0 for a nil Disconnect.
+func (d *Disconnect) GetUptime() time.Duration {
+	if d == nil {
+		return 0
+	}
+	return d.Uptime
+}
+
 // Unwrap returns the error behind the disconnect, if any.
 func (d *Disconnect) Unwrap() error { return d.Reason.Err }
 

@@ -395,6 +395,7 @@ func (a *conn) onDialResult(m *dialResult) {
 		return
 	}
 	a.t = m.t
+	a.log = nil // the next log line names this socket's peer
 	a.out.attach(m.t, a.gen)
 	a.state = stateOpen
 	a.socketUp()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
@@ -19,9 +20,9 @@ import (
 type Policy struct {
 	// Backoff spaces the restarts.
 	Backoff Backoff
-	// StablePeriod: a failure after the actor (for a client, its connection)
-	// stayed up this long starts again at attempt 1. Default 10 s; negative
-	// never resets.
+	// StablePeriod: a failure after the actor stayed up this long since its
+	// last restart (for a client: its socket stayed open this long) starts
+	// again at attempt 1. Default 10 s; negative never resets.
 	StablePeriod time.Duration
 	// MaxAttempts is the budget: when more than MaxAttempts failures happen
 	// within Window the actor is stopped, whatever the handler decided.
@@ -122,16 +123,52 @@ func (p Policy) Strategy() protoactor.SupervisorStrategy {
 		p.Retryable = Retryable
 	}
 	p.Backoff = p.Backoff.withDefaults()
-	return &strategy{p: p}
+	return &strategy{p: p, restarted: map[string]time.Time{}}
 }
 
-type strategy struct{ p Policy }
+type strategy struct {
+	p Policy
+	// When each child was last restarted (by id), to tell how long it stayed
+	// up before it failed again. HandleFailure runs on the parent's
+	// goroutine; the timers that restart later touch it too, hence the lock.
+	mu        sync.Mutex
+	restarted map[string]time.Time
+}
+
+// uptime returns how long child has run since this strategy last restarted
+// it, and false if it never did.
+func (s *strategy) uptime(child *protoactor.PID) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.restarted[child.Id]
+	return time.Since(t), ok
+}
+
+func (s *strategy) markRestart(child *protoactor.PID) {
+	s.mu.Lock()
+	s.restarted[child.Id] = time.Now()
+	s.mu.Unlock()
+}
+
+func (s *strategy) forget(child *protoactor.PID) {
+	s.mu.Lock()
+	delete(s.restarted, child.Id)
+	s.mu.Unlock()
+}
 
 func (s *strategy) HandleFailure(sys *protoactor.ActorSystem, sup protoactor.Supervisor, child *protoactor.PID, rs *protoactor.RestartStatistics, reason, _ any) {
 	var d *actor.Disconnect
 	isDisconnect := asDisconnect(reason, &d)
-	if isDisconnect && s.p.StablePeriod > 0 && d.Uptime >= s.p.StablePeriod {
-		rs.Reset()
+	if s.p.StablePeriod > 0 {
+		// A client reports how long its socket was up; for other actors,
+		// the time since their last restart counts.
+		up, known := d.GetUptime(), isDisconnect
+		if !isDisconnect {
+			up, known = s.uptime(child)
+		}
+		if known && up >= s.p.StablePeriod {
+			rs.Reset()
+		}
 	}
 	rs.Fail()
 	ev := &Event{Child: child, Attempt: rs.FailureCount(), Reason: reason, Directive: Restart}
@@ -157,10 +194,12 @@ func (s *strategy) HandleFailure(sys *protoactor.ActorSystem, sup protoactor.Sup
 	sys.EventStream.Publish(ev)
 
 	if ev.Directive == Stop {
+		s.forget(child)
 		sup.StopChildren(child)
 		return
 	}
 	if ev.Delay <= 0 {
+		s.markRestart(child)
 		sup.RestartChildren(child)
 		return
 	}
@@ -177,7 +216,10 @@ func (s *strategy) HandleFailure(sys *protoactor.ActorSystem, sup protoactor.Sup
 	// for its children, is restarted; proto.actor offers no way to tell.)
 	time.AfterFunc(ev.Delay, func() {
 		if _, alive := sys.ProcessRegistry.GetLocal(child.Id); alive {
+			s.markRestart(child)
 			sup.RestartChildren(child)
+		} else {
+			s.forget(child)
 		}
 	})
 }

@@ -138,3 +138,39 @@ func watch(sys *protoactor.ActorSystem, pid *protoactor.PID) <-chan struct{} {
 	}))
 	return gone
 }
+
+// Any actor that stayed up for the stable period starts counting again.
+func TestStablePeriodForAnyActor(t *testing.T) {
+	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	defer sys.Shutdown()
+	events := make(chan *supervision.Event, 10)
+	sub := sys.EventStream.Subscribe(func(e any) {
+		if ev, ok := e.(*supervision.Event); ok {
+			events <- ev
+		}
+	})
+	defer sys.EventStream.Unsubscribe(sub)
+	policy := supervision.Policy{
+		Backoff:      supervision.Backoff{Min: time.Millisecond, Max: time.Millisecond},
+		StablePeriod: 50 * time.Millisecond,
+	}
+	w := &worker{starts: make(chan struct{}, 10)}
+	parent := actor.NewSupervisor(sys, policy.Strategy())
+	defer sys.Root.Stop(parent.PID())
+	pid, err := parent.Spawn(protoactor.PropsFromProducer(func() protoactor.Actor { return w }))
+	require.NoError(t, err)
+	<-w.starts
+	sys.Root.Send(pid, "fail")
+	assert.Equal(t, 1, (<-events).Attempt)
+	<-w.starts
+	sys.Root.Send(pid, "fail") // right away: not stable
+	assert.Equal(t, 2, (<-events).Attempt)
+	<-w.starts
+	stable := time.NewTimer(60 * time.Millisecond) // past the stable period
+	<-stable.C
+	sys.Root.Send(pid, "fail")
+	assert.Equal(t, 1, (<-events).Attempt, "counting starts again after a stable period")
+	<-w.starts
+}
