@@ -14,7 +14,8 @@ import (
 // ClientHandler is the behaviour of a dialled (client) connection. It is a
 // [Handler] plus two callbacks around each socket; the connection's PID and
 // the handler value stay the same across reconnects, so its state survives
-// them. Init runs once, before the first dial.
+// them. Init runs once, before the first dial; if it fails, the client
+// stops (Terminate with ReasonError) without dialling.
 type ClientHandler interface {
 	Handler
 	// HandleConnect runs after every successful handshake (the first and each
