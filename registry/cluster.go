@@ -71,7 +71,7 @@ func NewCluster(c *cluster.Cluster, opts ...Option) (*Cluster, error) {
 		return nil, err
 	}
 	r := &Cluster{c: c, sys: c.ActorSystem, cfg: cfg, done: make(chan struct{})}
-	n := &node{r: r, groups: map[string]map[key]*protoactor.PID{}, held: map[key]*nodeHoldings{}, names: map[string]*protoactor.PID{}}
+	n := &node{r: r, groups: map[string]map[key]*protoactor.PID{}, held: ledger{}, names: map[string]*protoactor.PID{}}
 	pid, err := r.sys.Root.SpawnNamed(protoactor.PropsFromProducer(func() protoactor.Actor { return n }), nodeActor)
 	if err != nil {
 		return nil, fmt.Errorf("protows: starting the cluster registry: %w", err)
@@ -272,16 +272,11 @@ var reclaimAfter = []time.Duration{300 * time.Millisecond, 2 * time.Second}
 type node struct {
 	r         *Cluster
 	groups    map[string]map[key]*protoactor.PID
-	held      map[key]*nodeHoldings
+	held      ledger
 	names     map[string]*protoactor.PID
 	addresses []string
 	sub       *eventstreamSub
 	timers    []*time.Timer // pending re-claims
-}
-
-type nodeHoldings struct {
-	groups map[string]struct{}
-	names  map[string]struct{}
 }
 
 func (n *node) Receive(ctx protoactor.Context) {
@@ -333,7 +328,7 @@ func (n *node) Receive(ctx protoactor.Context) {
 		}
 		ctx.Respond(&registrypb.MembersResponse{Members: pids})
 	case *track:
-		n.holdingsOf(ctx, m.pid).names[m.name] = struct{}{}
+		n.held.of(ctx, m.pid).names[m.name] = struct{}{}
 		n.names[m.name] = m.pid
 	case *untrack:
 		n.untrack(m.name, m.pid)
@@ -410,17 +405,6 @@ func (n *node) reclaim(ctx protoactor.Context) {
 	}()
 }
 
-func (n *node) holdingsOf(ctx protoactor.Context, pid *protoactor.PID) *nodeHoldings {
-	k := keyOf(pid)
-	h, ok := n.held[k]
-	if !ok {
-		h = &nodeHoldings{groups: map[string]struct{}{}, names: map[string]struct{}{}}
-		n.held[k] = h
-		ctx.Watch(pid)
-	}
-	return h
-}
-
 func (n *node) join(ctx protoactor.Context, group string, pid *protoactor.PID) {
 	g, ok := n.groups[group]
 	if !ok {
@@ -428,7 +412,7 @@ func (n *node) join(ctx protoactor.Context, group string, pid *protoactor.PID) {
 		n.groups[group] = g
 	}
 	g[keyOf(pid)] = pid
-	n.holdingsOf(ctx, pid).groups[group] = struct{}{}
+	n.held.of(ctx, pid).groups[group] = struct{}{}
 }
 
 func (n *node) leave(group string, pid *protoactor.PID) {

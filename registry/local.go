@@ -144,8 +144,7 @@ type tables struct {
 	conflict Conflict
 	names    map[string]*protoactor.PID
 	groups   map[string]*group
-	// what each known actor holds, to release it when the actor stops
-	held map[key]*holdings
+	held     ledger
 }
 
 type group struct {
@@ -153,13 +152,8 @@ type group struct {
 	index   map[key]int
 }
 
-type holdings struct {
-	names  map[string]struct{}
-	groups map[string]struct{}
-}
-
 func newTables(c Conflict) *tables {
-	return &tables{conflict: c, names: map[string]*protoactor.PID{}, groups: map[string]*group{}, held: map[key]*holdings{}}
+	return &tables{conflict: c, names: map[string]*protoactor.PID{}, groups: map[string]*group{}, held: ledger{}}
 }
 
 func (t *tables) handle(ctx protoactor.Context, r *request) response {
@@ -209,17 +203,6 @@ func (t *tables) handle(ctx protoactor.Context, r *request) response {
 	return response{}
 }
 
-func (t *tables) holdingsOf(ctx protoactor.Context, pid *protoactor.PID) *holdings {
-	k := keyOf(pid)
-	h, ok := t.held[k]
-	if !ok {
-		h = &holdings{names: map[string]struct{}{}, groups: map[string]struct{}{}}
-		t.held[k] = h
-		ctx.Watch(pid)
-	}
-	return h
-}
-
 func (t *tables) register(ctx protoactor.Context, name string, pid *protoactor.PID) error {
 	if owner, ok := t.names[name]; ok {
 		if owner.Equal(pid) {
@@ -232,7 +215,7 @@ func (t *tables) register(ctx protoactor.Context, name string, pid *protoactor.P
 		ctx.Send(owner, &actor.CloseRequest{Code: t.conflict.code, Reason: t.conflict.reason})
 	}
 	t.names[name] = pid
-	t.holdingsOf(ctx, pid).names[name] = struct{}{}
+	t.held.of(ctx, pid).names[name] = struct{}{}
 	return nil
 }
 
@@ -256,7 +239,7 @@ func (t *tables) join(ctx protoactor.Context, name string, pid *protoactor.PID) 
 	}
 	g.index[k] = len(g.members)
 	g.members = append(g.members, pid)
-	t.holdingsOf(ctx, pid).groups[name] = struct{}{}
+	t.held.of(ctx, pid).groups[name] = struct{}{}
 }
 
 func (t *tables) leave(name string, pid *protoactor.PID) {

@@ -114,3 +114,26 @@ func validEntry(kind, s string, pid *protoactor.PID) error {
 	}
 	return validName(kind, s)
 }
+
+// holdings are the names and groups one actor has in a registry.
+type holdings struct {
+	names  map[string]struct{}
+	groups map[string]struct{}
+}
+
+// ledger records what each actor a registry actor knows holds, and watches
+// each actor once, so that all of it is released when the actor stops.
+// It belongs to the registry actor.
+type ledger map[key]*holdings
+
+// of returns pid's holdings, watching pid the first time it is seen.
+func (l ledger) of(ctx protoactor.Context, pid *protoactor.PID) *holdings {
+	k := keyOf(pid)
+	h, ok := l[k]
+	if !ok {
+		h = &holdings{names: map[string]struct{}{}, groups: map[string]struct{}{}}
+		l[k] = h
+		ctx.Watch(pid)
+	}
+	return h
+}

@@ -63,6 +63,25 @@ func TestRetryableCode(t *testing.T) {
 	assert.False(t, supervision.Retryable(&actor.Disconnect{Reason: actor.Reason{Code: actor.ClosePolicyViolation}}))
 }
 
+// newSystemWithEvents returns an actor system, shut down with the test, and
+// the supervision events published in it.
+func newSystemWithEvents(t *testing.T) (*protoactor.ActorSystem, <-chan *supervision.Event) {
+	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	events := make(chan *supervision.Event, 10)
+	sub := sys.EventStream.Subscribe(func(e any) {
+		if ev, ok := e.(*supervision.Event); ok {
+			events <- ev
+		}
+	})
+	t.Cleanup(func() {
+		sys.EventStream.Unsubscribe(sub)
+		sys.Shutdown()
+	})
+	return sys, events
+}
+
 // worker is any proto.actor actor: it counts its starts and fails on "fail".
 type worker struct{ starts chan struct{} }
 
@@ -76,17 +95,7 @@ func (w *worker) Receive(ctx protoactor.Context) {
 }
 
 func TestPolicyForAnyActor(t *testing.T) {
-	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
-		return slog.New(slog.DiscardHandler)
-	}))
-	defer sys.Shutdown()
-	events := make(chan *supervision.Event, 10)
-	sub := sys.EventStream.Subscribe(func(e any) {
-		if ev, ok := e.(*supervision.Event); ok {
-			events <- ev
-		}
-	})
-	defer sys.EventStream.Unsubscribe(sub)
+	sys, events := newSystemWithEvents(t)
 
 	policy := supervision.Policy{
 		Backoff:     supervision.Backoff{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond, Rand: func() float64 { return 1 }},
@@ -141,17 +150,7 @@ func watch(sys *protoactor.ActorSystem, pid *protoactor.PID) <-chan struct{} {
 
 // Any actor that stayed up for the stable period starts counting again.
 func TestStablePeriodForAnyActor(t *testing.T) {
-	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
-		return slog.New(slog.DiscardHandler)
-	}))
-	defer sys.Shutdown()
-	events := make(chan *supervision.Event, 10)
-	sub := sys.EventStream.Subscribe(func(e any) {
-		if ev, ok := e.(*supervision.Event); ok {
-			events <- ev
-		}
-	})
-	defer sys.EventStream.Unsubscribe(sub)
+	sys, events := newSystemWithEvents(t)
 	policy := supervision.Policy{
 		Backoff:      supervision.Backoff{Min: time.Millisecond, Max: time.Millisecond},
 		StablePeriod: 50 * time.Millisecond,
