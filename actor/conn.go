@@ -36,8 +36,9 @@ const (
 // what the old socket's goroutines still report is ignored.
 type (
 	inFrame struct {
-		f   Frame
-		gen uint32
+		f      Frame
+		gen    uint32
+		queued bool // it holds a place in the inbound window (conn.inflight)
 	}
 	readerExit struct {
 		err error
@@ -159,7 +160,9 @@ func (a *conn) Receive(pc protoactor.Context) {
 	a.pc = pc
 	switch m := pc.Message().(type) {
 	case *inFrame:
-		<-a.inflight
+		if m.queued {
+			<-a.inflight
+		}
 		if m.gen == a.gen {
 			a.onFrame(m.f)
 		}
@@ -335,13 +338,19 @@ func (a *conn) startReader() {
 	// ReadLoop returns, that is when the socket is closed (by this actor, by
 	// its writer or by the peer).
 	go func() {
+		direct := &inFrame{gen: gen} // reused: the actor does not keep it
 		err := t.ReadLoop(func(f Frame) {
+			direct.f = f
+			if a.mb.runDirect(direct) {
+				return
+			}
 			select {
 			case a.inflight <- struct{}{}:
-				a.mb.postInline(&inFrame{f: f, gen: gen})
+				a.mb.postInline(&inFrame{f: f, gen: gen, queued: true})
 			case <-a.done:
 			}
 		})
+		direct.f = Frame{}
 		select {
 		case <-a.done:
 		default:
@@ -804,24 +813,21 @@ const (
 // writes what was queued meanwhile before it lets go. On the reader
 // goroutine (inline) the writing is bounded: see inlineFrames.
 func (a *conn) flush(inline bool) {
-	if !a.out.acquire() {
-		return
+	if it, t, gen, ok := a.out.take(); ok {
+		a.writeQueued(inline, it, t, gen)
 	}
-	a.writeQueued(inline)
 }
 
-func (a *conn) writeQueued(inline bool) {
+// writeQueued writes it, the first item taken, then the rest of the queue,
+// and lets go of the writer token.
+func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
 	frames, bytes := 0, 0
-	for {
-		if inline && (frames >= inlineFrames || bytes >= inlineBytes) && a.out.pending() {
+	for ok := true; ok; it, t, gen, ok = a.out.next() {
+		if inline && (frames >= inlineFrames || bytes >= inlineBytes) {
 			// Writer goroutine: takes over the writer token (and so the queue)
 			// from the reader goroutine; it ends when the queue is empty or a
 			// write fails.
-			go a.writeQueued(false)
-			return
-		}
-		it, t, gen, ok := a.out.next()
-		if !ok {
+			go a.writeQueued(false, it, t, gen)
 			return
 		}
 		frames, bytes = frames+1, bytes+len(it.frame.Data)

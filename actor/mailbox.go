@@ -14,10 +14,11 @@ import (
 // actor per connection cost about what a plain goroutine per connection
 // costs:
 //
-//   - postInline lets the connection's reader goroutine run the actor on its
-//     own stack when the mailbox is idle, instead of waking a new goroutine
-//     for every frame (proto.actor's default dispatcher starts one each time
-//     an idle mailbox gets a message).
+//   - runDirect and postInline let the connection's reader goroutine run
+//     the actor on its own stack when the mailbox is idle, instead of waking
+//     a new goroutine for every frame (proto.actor's default dispatcher
+//     starts one each time an idle mailbox gets a message); runDirect does
+//     not even queue the frame.
 //   - after each run, the goroutine that ran it calls drained, which writes
 //     the connection's queued frames; a write never runs inside Receive, so
 //     a slow peer never stalls the actor. The reader goroutine writes only a
@@ -65,8 +66,41 @@ func (m *mailbox) PostSystemMessage(msg any) {
 	m.schedule()
 }
 
-// postInline queues msg and, when the mailbox is idle, runs the actor on the
-// calling goroutine before returning.
+// runDirect runs the actor on msg on the calling goroutine, without
+// queueing it, when the mailbox is idle and holds nothing that must go
+// first; it then writes queued frames (drained) and reports true. The
+// actor must not keep msg: the caller may reuse it once runDirect returns.
+// Otherwise it reports false and msg has not been delivered: the caller
+// queues it with postInline.
+func (m *mailbox) runDirect(msg any) bool {
+	if !m.running.CompareAndSwap(false, true) {
+		return false
+	}
+	direct := m.sysN.Load() == 0 && m.userN.Load() == 0 && !m.suspended.Load()
+	if direct {
+		m.invokeDirect(msg)
+	}
+	// Whatever arrived meanwhile (or was queued ahead of msg) runs now: a
+	// sender that found the mailbox running left it to this goroutine.
+	m.process(true)
+	return direct
+}
+
+func (m *mailbox) invokeDirect(msg any) {
+	defer func() {
+		if r := recover(); r != nil {
+			if f, ok := msg.(*inFrame); ok {
+				c := *f // the caller reuses msg; the failure may outlive it
+				msg = &c
+			}
+			m.invoker.EscalateFailure(r, msg)
+		}
+	}()
+	m.invoker.InvokeUserMessage(msg)
+}
+
+// postInline queues msg and, when the mailbox is idle, runs the actor on
+// the calling goroutine before returning.
 func (m *mailbox) postInline(msg any) {
 	m.pushUser(msg)
 	if m.running.CompareAndSwap(false, true) {
@@ -119,22 +153,26 @@ func (m *mailbox) run() {
 			i = 0
 			runtime.Gosched()
 		}
-		m.mu.Lock()
-		msg = m.system.pop()
-		m.mu.Unlock()
-		if msg != nil {
-			m.sysN.Add(-1)
-			switch msg.(type) {
-			case *protoactor.SuspendMailbox:
-				m.suspended.Store(true)
-			case *protoactor.ResumeMailbox:
-				m.suspended.Store(false)
-			default:
-				m.invoker.InvokeSystemMessage(msg)
+		// The counters are raised after a push, so a message they do not
+		// show yet is seen by its poster's schedule or by process's check.
+		if m.sysN.Load() > 0 {
+			m.mu.Lock()
+			msg = m.system.pop()
+			m.mu.Unlock()
+			if msg != nil {
+				m.sysN.Add(-1)
+				switch msg.(type) {
+				case *protoactor.SuspendMailbox:
+					m.suspended.Store(true)
+				case *protoactor.ResumeMailbox:
+					m.suspended.Store(false)
+				default:
+					m.invoker.InvokeSystemMessage(msg)
+				}
+				continue
 			}
-			continue
 		}
-		if m.suspended.Load() {
+		if m.suspended.Load() || m.userN.Load() == 0 {
 			return
 		}
 		m.mu.Lock()

@@ -95,23 +95,16 @@ func (o *outbox) discard() int {
 	return n
 }
 
-// pending reports whether something waits to be written.
-func (o *outbox) pending() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.head < len(o.items)
-}
-
-// acquire takes the writer token if nobody holds it and there is something
-// to write.
-func (o *outbox) acquire() bool {
+// take takes the writer token and the first item to write, if nobody
+// holds the token and there is something to write.
+func (o *outbox) take() (outItem, Transport, uint32, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.writing || o.head == len(o.items) {
-		return false
+		return outItem{}, nil, 0, false
 	}
 	o.writing = true
-	return true
+	return o.nextLocked()
 }
 
 // next returns the next item for the token holder with the socket and
@@ -120,6 +113,10 @@ func (o *outbox) acquire() bool {
 func (o *outbox) next() (outItem, Transport, uint32, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.nextLocked()
+}
+
+func (o *outbox) nextLocked() (outItem, Transport, uint32, bool) {
 	if o.head == len(o.items) || o.t == nil {
 		o.writing = false
 		if cap(o.items) > 64 {

@@ -1,12 +1,19 @@
 package actor_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/protows/protows/actor"
 	"github.com/protows/protows/actor/actortest"
@@ -96,4 +103,108 @@ func TestPoisonSendsQueuedFrames(t *testing.T) {
 	}
 	c.ExpectClose(actor.CloseGoingAway)
 	assert.Equal(t, actor.ReasonShutdown, c.Terminated().Kind)
+}
+
+// While the actor is busy with a message from another actor, the reader
+// queues what it reads, but only a few messages: then it stops reading
+// (backpressure on the peer). Once the actor is free, every frame is
+// handled, in the order it arrived, whether it ran on the reader's stack
+// or waited in the mailbox.
+func TestReaderStopsWhileActorBusyAndKeepsOrder(t *testing.T) {
+	const frames = 100
+	busy, release := make(chan struct{}), make(chan struct{})
+	got := make(chan string, frames)
+	h := &script{
+		info: func(*actor.Context, any) error {
+			close(busy)
+			<-release
+			return nil
+		},
+		in: func(_ *actor.Context, f actor.Frame) error {
+			got <- string(f.Data)
+			return nil
+		},
+	}
+	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	defer sys.Shutdown()
+	sup := actor.NewSupervisor(sys, nil)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		assert.NoError(t, sup.Stop(ctx))
+	}()
+	cfg, err := actor.NewConfig()
+	require.NoError(t, err)
+	tr := &countingTransport{next: make(chan actor.Frame), closed: make(chan struct{})}
+	pid, err := sup.Spawn(cfg.Props(h, tr))
+	require.NoError(t, err)
+
+	tr.deliver(t, "before")
+	require.Equal(t, "before", <-got)
+	sys.Root.Send(pid, "hold on")
+	<-busy
+	// The reader takes frames until its queue is full, then blocks inside
+	// deliver with one more in hand.
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := range frames {
+			select {
+			case tr.next <- actor.Text(fmt.Sprint(i)):
+			case <-tr.closed:
+				return
+			}
+		}
+	}()
+	require.Eventually(t, func() bool { return tr.returned.Load() >= 8 }, 5*time.Second, time.Millisecond)
+	require.Never(t, func() bool { return tr.returned.Load() > 9 }, 100*time.Millisecond, time.Millisecond,
+		"the reader must stop reading while the actor is busy")
+	close(release)
+	for i := range frames {
+		select {
+		case f := <-got:
+			require.Equal(t, fmt.Sprint(i), f)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("frame %d was not handled", i)
+		}
+	}
+	<-sent
+}
+
+// countingTransport delivers the frames sent on next and counts the
+// deliver calls that have returned.
+type countingTransport struct {
+	memTransport
+	next     chan actor.Frame
+	closed   chan struct{}
+	once     sync.Once
+	returned atomic.Int64
+}
+
+func (c *countingTransport) deliver(t *testing.T, s string) {
+	t.Helper()
+	select {
+	case c.next <- actor.Text(s):
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader does not read")
+	}
+}
+
+func (c *countingTransport) ReadLoop(deliver func(actor.Frame)) error {
+	for {
+		select {
+		case f := <-c.next:
+			deliver(f)
+			c.returned.Add(1)
+		case <-c.closed:
+			return net.ErrClosed
+		}
+	}
+}
+
+func (c *countingTransport) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
 }
