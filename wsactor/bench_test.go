@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -26,7 +27,18 @@ import (
 // same run, with the same clients (a separate process, see loadgen_test.go):
 // impl=gorilla is a plain goroutine-per-connection server that writes
 // directly, with a mutex for broadcasts.
-var impls = []string{"protows", "gorilla"}
+//
+// PROTOWS_BENCH_ORDER=gorilla runs the gorilla sibling first; .ci/bench
+// alternates the order from round to round so that neither side always
+// runs on a fresher (or more tired) machine.
+var impls = benchOrder()
+
+func benchOrder() []string {
+	if os.Getenv("PROTOWS_BENCH_ORDER") == "gorilla" {
+		return []string{"gorilla", "protows"}
+	}
+	return []string{"protows", "gorilla"}
+}
 
 type echoHandler struct{ actor.BaseHandler }
 
