@@ -697,3 +697,35 @@ func TestThousandConcurrentEchoConnections(t *testing.T) {
 	}
 	t.Logf("%d connections x 10 echoes, connected and closed in %v", n, time.Since(start))
 }
+
+// Messages of every size come through whole: empty, around the 4 KiB
+// read buffer, large, fragmented and compressed, and exactly at a read
+// limit larger than the buffer; one byte more closes with 1009.
+func TestMessageSizes(t *testing.T) {
+	const limit = 100_000
+	for _, compress := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compression=%v", compress), func(t *testing.T) {
+			ev := newEvents()
+			e := echoEnv(t, ev, wsactor.WithReadLimit(limit), wsactor.WithCompression(true))
+			d := websocket.Dialer{EnableCompression: compress, WriteBufferSize: 1000}
+			c, resp, err := d.Dial(e.url, nil)
+			require.NoError(t, err)
+			resp.Body.Close()
+			defer c.Close()
+			for _, n := range []int{0, 1, 4095, 4096, 4097, 8192, 70_000, limit} {
+				msg := make([]byte, n)
+				for i := range msg {
+					msg[i] = byte(i*7 + n)
+				}
+				// WriteBufferSize 1000 makes the larger messages fragments.
+				require.NoError(t, c.WriteMessage(websocket.BinaryMessage, msg))
+				mt, got := read(t, c)
+				assert.Equal(t, websocket.BinaryMessage, mt)
+				assert.True(t, bytes.Equal(msg, []byte(got)), "a %d-byte message came back changed", n)
+			}
+			require.NoError(t, c.WriteMessage(websocket.BinaryMessage, make([]byte, limit+1)))
+			assert.Equal(t, websocket.CloseMessageTooBig, readClose(t, c).Code)
+			assert.Equal(t, actor.CloseMessageTooBig, ev.reason(t).Code)
+		})
+	}
+}

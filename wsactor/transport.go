@@ -1,11 +1,14 @@
 package wsactor
 
 import (
+	"bytes"
 	"compress/flate"
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -57,7 +60,7 @@ func (t *transport) ReadLoop(deliver func(actor.Frame)) error {
 		if err != nil {
 			return t.readError(err)
 		}
-		data, err := io.ReadAll(io.LimitReader(r, t.readLimit+1))
+		data, err := t.readMessage(r)
 		if err != nil {
 			if err == io.ErrUnexpectedEOF {
 				// gorilla reports a cut connection as its own 1006 close
@@ -67,10 +70,56 @@ func (t *transport) ReadLoop(deliver func(actor.Frame)) error {
 			}
 			return t.readError(err)
 		}
-		if int64(len(data)) > t.readLimit {
+		if data == nil {
 			return t.tooBig(r)
 		}
 		deliver(actor.Frame{Type: actor.MessageType(mt), Data: data})
+	}
+}
+
+// readBufs holds scratch buffers for reading a message whose size is not
+// known until its end. A message that fits is copied out at its exact size:
+// a 64-byte message costs 64 bytes, not the 512 io.ReadAll starts with, and
+// an idle connection holds no buffer.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+
+// readMessage reads the rest of a message from r. It returns nil, and no
+// error, when the message is over the read limit; the rest is then unread.
+func (t *transport) readMessage(r io.Reader) ([]byte, error) {
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf, n := *bp, 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if int64(n) > t.readLimit {
+			return nil, nil
+		}
+		if err == io.EOF {
+			return bytes.Clone(buf[:n:n]), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	// Longer than the scratch buffer: go on in a buffer of its own.
+	data := make([]byte, n, 2*n)
+	copy(data, buf)
+	for {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, len(data))
+		}
+		m, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+m]
+		if int64(len(data)) > t.readLimit {
+			return nil, nil
+		}
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 }
 
