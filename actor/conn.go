@@ -862,13 +862,14 @@ func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
 			return
 		}
 		if err != nil {
-			// A failed write leaves the socket unusable: close it (which ends
-			// the reader) and tell the actor.
+			// A failed write leaves the socket unusable: tell the actor, then
+			// close the socket (which ends the reader). In this order the
+			// actor learns why before the reader reports a closed socket.
 			a.cfg.metrics.dropped(a.out.release(gen))
-			_ = t.Close()
 			if !it.final {
 				a.mb.PostUserMessage(&writeDone{err: err, gen: gen})
 			}
+			_ = t.Close()
 			return
 		}
 	}

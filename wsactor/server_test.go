@@ -729,3 +729,31 @@ func TestMessageSizes(t *testing.T) {
 		})
 	}
 }
+
+// A peer that stops reading makes a write block; the write timeout ends it
+// and the connection: Terminate sees the timeout. Writes before the stall
+// went through, so the deadline must still hold for a write that starts
+// later.
+func TestWriteTimeoutEndsAStalledWrite(t *testing.T) {
+	ev := newEvents()
+	e := newEnv(t, func() actor.Handler {
+		return &probe{ev: ev, info: func(c *actor.Context, msg any) error {
+			return c.Push(msg.(actor.Frame))
+		}}
+	}, wsactor.WithOutboundLimit(1<<20, 1<<30), wsactor.WithWriteTimeout(300*time.Millisecond), wsactor.WithKeepalive(0, 0))
+	c := e.dial(t, nil)
+	pid := ev.pid(t)
+	e.sys.Root.Send(pid, actor.Text("first"))
+	_, s := read(t, c)
+	require.Equal(t, "first", s)
+	// Now the client reads nothing more: 256 MiB do not fit in socket buffers.
+	big := actor.Binary(make([]byte, 1<<20))
+	for range 256 {
+		e.sys.Root.Send(pid, big)
+	}
+	r := ev.reason(t)
+	assert.Equal(t, actor.ReasonError, r.Kind)
+	var ne net.Error
+	require.ErrorAs(t, r.Err, &ne)
+	assert.True(t, ne.Timeout(), "ended by %v", r.Err)
+}

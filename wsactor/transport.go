@@ -28,6 +28,7 @@ type transport struct {
 	writeTimeout time.Duration
 	readLimit    int64
 	linger       time.Duration
+	deadline     time.Time // for data writes; only the writer token's holder uses it
 }
 
 var _ actor.Transport = (*transport)(nil)
@@ -205,9 +206,19 @@ func (t *transport) badPayload(err error) error {
 
 const gorillaBadCloseCode1014 = "websocket: bad close code 1014"
 
+// WriteFrame gives each write at least the write timeout, and at most an
+// eighth more. The deadline moves only when less than the timeout is left:
+// gorilla sets the socket's deadline before every write, and re-setting
+// the same one is cheap, while a new one re-arms a runtime timer each time.
 func (t *transport) WriteFrame(f actor.Frame) error {
-	if err := t.c.SetWriteDeadline(time.Now().Add(t.writeTimeout)); err != nil {
-		return err
+	if t.writeTimeout > 0 {
+		now := time.Now()
+		if t.deadline.Sub(now) < t.writeTimeout {
+			t.deadline = now.Add(t.writeTimeout + t.writeTimeout/8)
+			if err := t.c.SetWriteDeadline(t.deadline); err != nil {
+				return err
+			}
+		}
 	}
 	return writeError(t.c.WriteMessage(int(f.Type), f.Data))
 }
