@@ -240,8 +240,9 @@ func BenchmarkEchoPipelined(b *testing.B) {
 // (heap in use plus goroutine stacks), and goroutines per connection.
 // protows runs with its defaults (keepalive on).
 //
-// B/conn is measured on the first 10,000 connections the server process
-// sees: it includes what the Go runtime allocates once per connection and
+// The figures leave out what the server holds with no connection (for
+// protows, the actor system). B/conn is measured on the first 10,000
+// connections the server process sees: it includes what the Go runtime allocates once per connection and
 // keeps for reuse afterwards (goroutine descriptors, poll descriptors).
 // warm-B/conn is measured on a second 10,000, after the first have gone:
 // the runtime then reuses those, so the figure is lower. Run each
@@ -251,8 +252,8 @@ func BenchmarkIdleConn(b *testing.B) {
 	const conns = 10000
 	for _, impl := range impls {
 		b.Run(fmt.Sprintf("conns=%d/impl=%s", conns, impl), func(b *testing.B) {
-			m0 := settledMemory()
 			s := newBenchServer(b, impl, false)
+			m0 := settledMemory() // after the server (and its actor system) is up
 			g := startLoadgen(b, loadJob{URL: s.url, Conns: conns})
 			waitConns(b, s, conns)
 			m1 := settledMemory()

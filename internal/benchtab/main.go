@@ -63,7 +63,7 @@ func main() {
 		sort.Float64s(v)
 		return v[len(v)/2], true
 	}
-	units := []string{"msgs/s", "p50-us", "p99-us", "cpu-us/msg", "B/conn", "goroutines/conn", "ms-all-received"}
+	units := []string{"msgs/s", "p50-us", "p99-us", "cpu-us/msg", "B/conn", "heap-B/conn", "stack-B/conn", "warm-B/conn", "goroutines/conn", "ms-all-received"}
 	fmt.Printf("%-36s %-16s %14s %14s %8s\n", "benchmark", "metric", "protows", "gorilla", "ratio")
 	for _, b := range benches {
 		for _, u := range units {
