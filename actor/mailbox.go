@@ -51,18 +51,22 @@ func (m *mailbox) PostUserMessage(msg any) {
 	m.schedule()
 }
 
+// The counters change with their queue, under mu: outside it they equal
+// the queues' lengths, so a reader of a counter never sees a queue emptier
+// than it is (a message counted late could be overtaken by a frame run
+// directly, or a Suspend passed over).
 func (m *mailbox) pushUser(msg any) {
 	m.mu.Lock()
 	m.user.push(msg)
-	m.mu.Unlock()
 	m.userN.Add(1)
+	m.mu.Unlock()
 }
 
 func (m *mailbox) PostSystemMessage(msg any) {
 	m.mu.Lock()
 	m.system.push(msg)
-	m.mu.Unlock()
 	m.sysN.Add(1)
+	m.mu.Unlock()
 	m.schedule()
 }
 
@@ -173,14 +177,16 @@ func (m *mailbox) run() {
 			i = 0
 			runtime.Gosched()
 		}
-		// The counters are raised after a push, so a message they do not
-		// show yet is seen by its poster's schedule or by process's check.
+		// A message the counters do not show yet is still being posted: its
+		// poster's schedule, or process's check, runs it.
 		if m.sysN.Load() > 0 {
 			m.mu.Lock()
 			msg = m.system.pop()
-			m.mu.Unlock()
 			if msg != nil {
 				m.sysN.Add(-1)
+			}
+			m.mu.Unlock()
+			if msg != nil {
 				switch msg.(type) {
 				case *protoactor.SuspendMailbox:
 					m.suspended.Store(true)
@@ -197,11 +203,13 @@ func (m *mailbox) run() {
 		}
 		m.mu.Lock()
 		msg = m.user.pop()
+		if msg != nil {
+			m.userN.Add(-1)
+		}
 		m.mu.Unlock()
 		if msg == nil {
 			return
 		}
-		m.userN.Add(-1)
 		m.invoker.InvokeUserMessage(msg)
 	}
 }

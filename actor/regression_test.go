@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -192,10 +194,31 @@ func (c *countingTransport) deliver(t *testing.T, s string) {
 	}
 }
 
+// burst makes the reader deliver text frames "0" to "n-1" as fast as the
+// actor takes them.
+func (c *countingTransport) burst(t *testing.T, n int) {
+	t.Helper()
+	select {
+	case c.next <- actor.Frame{Type: burstFrames, Data: []byte(fmt.Sprint(n))}:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader does not read")
+	}
+}
+
+// burstFrames marks the frame that asks for a burst; it is not delivered.
+const burstFrames actor.MessageType = 255
+
 func (c *countingTransport) ReadLoop(deliver func(actor.Frame)) error {
 	for {
 		select {
 		case f := <-c.next:
+			if f.Type == burstFrames {
+				n, _ := strconv.Atoi(string(f.Data))
+				for i := range n {
+					deliver(actor.Text(strconv.Itoa(i)))
+				}
+				continue
+			}
 			deliver(f)
 			c.returned.Add(1)
 		case <-c.closed:
@@ -207,4 +230,94 @@ func (c *countingTransport) ReadLoop(deliver func(actor.Frame)) error {
 func (c *countingTransport) Close() error {
 	c.once.Do(func() { close(c.closed) })
 	return nil
+}
+
+// Frames from the reader and messages from other actors arrive together:
+// each sender's messages are handled in the order sent, whether a frame
+// runs on the reader's stack or waits in the mailbox, and the actor never
+// runs on two goroutines at once. More processors than cores make senders
+// get preempted between queueing a message and counting it.
+func TestMixedSendersKeepOrderAndExclusion(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	const frames, senders, per = 10000, 4, 2000
+	for round := range 40 {
+		var inside atomic.Int32
+		overlap := false
+		nextFrame, nextInfo, handled := 0, make([]int, senders), 0
+		var bad []string
+		done := make(chan struct{})
+		count := func() {
+			if handled++; handled == frames+senders*per {
+				close(done)
+			}
+		}
+		enter := func() func() {
+			if inside.Add(1) != 1 {
+				overlap = true
+			}
+			return func() { inside.Add(-1) }
+		}
+		h := &script{
+			in: func(c *actor.Context, f actor.Frame) error {
+				defer enter()()
+				if s := string(f.Data); s != fmt.Sprint(nextFrame) && len(bad) < 3 {
+					bad = append(bad, fmt.Sprintf("frame %s, want %d", s, nextFrame))
+				}
+				nextFrame++
+				count()
+				return c.Push(f)
+			},
+			info: func(c *actor.Context, msg any) error {
+				defer enter()()
+				m := msg.([2]int)
+				if m[1] != nextInfo[m[0]] && len(bad) < 3 {
+					bad = append(bad, fmt.Sprintf("sender %d: message %d, want %d", m[0], m[1], nextInfo[m[0]]))
+				}
+				nextInfo[m[0]]++
+				count()
+				return c.Push(actor.Text("info"))
+			},
+		}
+		sys, sup := quietSystem(t)
+		cfg, err := actor.NewConfig(actor.WithOutboundLimit(1<<20, 1<<30))
+		require.NoError(t, err)
+		tr := &countingTransport{next: make(chan actor.Frame), closed: make(chan struct{})}
+		pid, err := sup.Spawn(cfg.Props(h, tr))
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		for s := range senders {
+			wg.Go(func() {
+				for i := range per {
+					sys.Root.Send(pid, [2]int{s, i})
+				}
+			})
+		}
+		tr.burst(t, frames)
+		wg.Wait()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: not every message was handled", round)
+		}
+		// done was closed by the actor after its last write to these.
+		require.False(t, overlap, "round %d: the actor ran on two goroutines at once", round)
+		require.Empty(t, bad, "round %d", round)
+	}
+}
+
+// quietSystem starts an actor system without logs and a connection
+// supervisor in it, both stopped when the test ends.
+func quietSystem(t *testing.T) (*protoactor.ActorSystem, *actor.Supervisor) {
+	t.Helper()
+	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	sup := actor.NewSupervisor(sys, nil)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		assert.NoError(t, sup.Stop(ctx))
+		sys.Shutdown()
+	})
+	return sys, sup
 }

@@ -144,3 +144,13 @@ func TestLargestReadLimit(t *testing.T) {
 	_, s := read(t, c)
 	assert.Equal(t, "hello", s)
 }
+
+// A write timeout so long that it means never must not make every write
+// fail: the deadline's slack must not overflow.
+func TestHugeWriteTimeout(t *testing.T) {
+	e := echoEnv(t, newEvents(), wsactor.WithWriteTimeout(math.MaxInt64))
+	c := e.dial(t, nil)
+	require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte("hello")))
+	_, s := read(t, c)
+	assert.Equal(t, "hello", s)
+}

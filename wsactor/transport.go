@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -93,14 +94,14 @@ func (t *transport) readMessage(r io.Reader) ([]byte, error) {
 	for n < len(buf) {
 		m, err := r.Read(buf[n:])
 		n += m
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
 		if int64(n) > t.readLimit {
 			return nil, nil
 		}
 		if err == io.EOF {
 			return bytes.Clone(buf[:n:n]), nil
-		}
-		if err != nil {
-			return nil, err
 		}
 	}
 	// Longer than the scratch buffer: go on in a buffer of its own.
@@ -112,14 +113,14 @@ func (t *transport) readMessage(r io.Reader) ([]byte, error) {
 		}
 		m, err := r.Read(data[len(data):cap(data)])
 		data = data[:len(data)+m]
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
 		if int64(len(data)) > t.readLimit {
 			return nil, nil
 		}
 		if err == io.EOF {
 			return data, nil
-		}
-		if err != nil {
-			return nil, err
 		}
 	}
 }
@@ -214,7 +215,11 @@ func (t *transport) WriteFrame(f actor.Frame) error {
 	if t.writeTimeout > 0 {
 		now := time.Now()
 		if t.deadline.Sub(now) < t.writeTimeout {
-			t.deadline = now.Add(t.writeTimeout + t.writeTimeout/8)
+			ahead := t.writeTimeout
+			if slack := ahead / 8; ahead <= math.MaxInt64-slack {
+				ahead += slack
+			}
+			t.deadline = now.Add(ahead)
 			if err := t.c.SetWriteDeadline(t.deadline); err != nil {
 				return err
 			}
