@@ -49,7 +49,11 @@ func (c *Context) Self() *protoactor.PID { return c.a.self }
 func (c *Context) System() *protoactor.ActorSystem { return c.a.sys }
 
 // Actor returns the proto.actor context of the message being handled, for
-// what Context does not wrap (spawning children, stashing, behaviours).
+// what Context does not wrap (spawning children, behaviours, requests).
+// During HandleIn and HandleControl its Message is the connection's
+// internal event for the frame, which the reader reuses once the callback
+// returns: do not Stash or Forward it, or keep it past the callback; pass
+// the Frame on instead.
 func (c *Context) Actor() protoactor.Context { return c.a.pc }
 
 // Sender returns the sender of the message being handled, or nil.
