@@ -185,6 +185,11 @@ func (m *mailbox) run() {
 			if msg != nil {
 				m.sysN.Add(-1)
 			}
+			if m.system.size == 0 {
+				// System messages are rare (start, stop, watch): an idle
+				// connection keeps no buffer for them.
+				m.system.buf = nil
+			}
 			m.mu.Unlock()
 			if msg != nil {
 				switch msg.(type) {
