@@ -171,20 +171,18 @@ func (g *gorillaServer) publish(msg []byte) error {
 
 // waitConns waits until the server has n connections ready.
 func waitConns(b *testing.B, s *benchServer, n int) {
-	deadline := time.Now().Add(60 * time.Second)
-	for s.conns() < n {
-		if time.Now().After(deadline) {
-			b.Fatalf("only %d of %d connections after 60 s", s.conns(), n)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a count in benchmark setup, not synchronising a test
-	}
+	waitConnCount(b, s, func(open int) bool { return open >= n }, fmt.Sprintf("%d connections", n))
 }
 
 func waitConnsAtMost(b *testing.B, s *benchServer, n int) {
+	waitConnCount(b, s, func(open int) bool { return open <= n }, fmt.Sprintf("at most %d connections", n))
+}
+
+func waitConnCount(b *testing.B, s *benchServer, ok func(open int) bool, want string) {
 	deadline := time.Now().Add(60 * time.Second)
-	for s.conns() > n {
+	for !ok(s.conns()) {
 		if time.Now().After(deadline) {
-			b.Fatalf("still %d connections (want at most %d) after 60 s", s.conns(), n)
+			b.Fatalf("%d connections open after 60 s, want %s", s.conns(), want)
 		}
 		time.Sleep(5 * time.Millisecond) // polling a count in benchmark setup, not synchronising a test
 	}
