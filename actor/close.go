@@ -124,6 +124,9 @@ var (
 	// ErrKeepaliveTimeout ends a connection that answered no ping with a
 	// pong, or any data, within the pong timeout.
 	ErrKeepaliveTimeout = errors.New("protows: no pong or data within the pong timeout")
+	// ErrAborted is the Err of the Reason of a connection its handler
+	// aborted with [Context.Abort]: dropped without a close handshake.
+	ErrAborted = errors.New("protows: connection aborted")
 	// ErrCloseTimeout is logged when a peer did not answer a close frame
 	// within the close timeout; the connection is then dropped.
 	ErrCloseTimeout = errors.New("protows: peer did not complete the close handshake in time")

@@ -7,20 +7,27 @@ import (
 	"time"
 )
 
-// OverflowPolicy says what happens when a frame is pushed to a connection
-// whose outbound queue is full, because the peer reads slower than frames
-// are pushed.
+// OverflowPolicy says what happens when the backlog of a connection is
+// full: the frames queued for its peer and the messages from other actors
+// it has not handled yet, together, have reached the outbound limit (see
+// [WithOutboundLimit]). That happens only with a peer that reads slower
+// than frames are pushed for long enough: a burst to a peer that reads at
+// full speed is written while the actor works through it.
 type OverflowPolicy uint8
 
-// Overflow policies. Every dropped frame is counted in the metrics.
+// Overflow policies. Every dropped frame or message is counted in the
+// metrics (protows.outbox.drops, protows.mailbox.drops).
 const (
-	// OverflowClose drops the queue and closes the connection with 1013
-	// (try again later). Push returns ErrOutboxFull. The default.
+	// OverflowClose drops the backlog and closes the connection with 1013
+	// (try again later); Push returns ErrOutboxFull. The default.
 	OverflowClose OverflowPolicy = iota
-	// OverflowDropOldest drops the oldest queued data frame to make room.
+	// OverflowDropOldest drops the oldest queued data frames, then the
+	// oldest unhandled messages from other actors, to make room. A frame
+	// or message larger than the whole limit is dropped instead.
 	OverflowDropOldest
-	// OverflowDropNewest drops the frame being pushed; Push returns
-	// ErrOutboxFull.
+	// OverflowDropNewest drops what does not fit: the frame being pushed
+	// (Push returns ErrOutboxFull) or the message being sent to the
+	// connection.
 	OverflowDropNewest
 )
 
@@ -39,7 +46,7 @@ func (p OverflowPolicy) String() string {
 
 // Defaults applied by [NewConfig].
 const (
-	DefaultOutboundFrames = 1024
+	DefaultOutboundFrames = 0 // no bound on the count; the byte bound holds
 	DefaultOutboundBytes  = 16 << 20
 	DefaultPingInterval   = 30 * time.Second
 	DefaultCloseTimeout   = 5 * time.Second
@@ -74,9 +81,15 @@ type Option func(*Config)
 // "remote" (the peer address).
 func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.logger = l } }
 
-// WithOutboundLimit bounds the frames queued for a peer that reads slowly:
-// at most frames frames and bytes bytes of payload (default 1024 frames and
-// 16 MiB). Past either, the overflow policy applies.
+// WithOutboundLimit bounds the backlog of each connection: the frames
+// queued for its peer together with the messages from other actors that
+// it has not handled yet. Each counts its payload (a frame's data; a
+// message's, when it is a Frame, []byte or string) plus 64 bytes for the
+// queue's own memory, and the total is kept to at most bytes (default
+// 16 MiB, about 240,000 small frames). frames, when not 0, also bounds
+// their number (default 0: no count bound), for a connection where only
+// the latest few frames matter. Past either, the overflow policy applies.
+// Requests to close (CloseRequest, Shutdown) are never counted or refused.
 func WithOutboundLimit(frames, bytes int) Option {
 	return func(c *Config) { c.outboundFrames, c.outboundBytes = frames, bytes }
 }
@@ -120,8 +133,8 @@ func NewConfig(opts ...Option) (*Config, error) {
 		o(c)
 	}
 	var errs []error
-	if c.outboundFrames < 1 || c.outboundBytes < 1 {
-		errs = append(errs, fmt.Errorf("protows: outbound limit must allow at least one frame and one byte, got %d frames, %d bytes", c.outboundFrames, c.outboundBytes))
+	if c.outboundFrames < 0 || c.outboundBytes < itemCost {
+		errs = append(errs, fmt.Errorf("protows: outbound limit must be at least %d bytes (one empty frame) with a count of 0 (none) or more, got %d frames, %d bytes", itemCost, c.outboundFrames, c.outboundBytes))
 	}
 	if c.overflow > OverflowDropNewest {
 		errs = append(errs, fmt.Errorf("protows: unknown overflow policy %d", c.overflow))

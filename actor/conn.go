@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -78,9 +79,11 @@ type conn struct {
 	sys  *protoactor.ActorSystem
 	self *protoactor.PID
 
-	out      outbox
-	inflight chan struct{} // reader events queued in the mailbox; bounds what the reader runs ahead
-	done     chan struct{} // closed when the actor has stopped
+	out         outbox
+	backlog     backlog       // what waits for the peer: counted mailbox messages and queued frames
+	overflowing atomic.Bool   // the backlog overflowed under OverflowClose; the close is on its way
+	inflight    chan struct{} // reader events queued in the mailbox; bounds what the reader runs ahead
+	done        chan struct{} // closed when the actor has stopped
 
 	// Owned by Receive.
 	t           Transport // the current socket; nil while a client is between sockets
@@ -121,7 +124,9 @@ func newConn(cfg *Config, h Handler) *conn {
 		done:     make(chan struct{}),
 	}
 	a.ctx.a = a
-	a.mb = &mailbox{drained: a.flush}
+	a.backlog.maxBytes, a.backlog.maxItems = int64(cfg.outboundBytes), int64(cfg.outboundFrames)
+	a.out.bl = &a.backlog
+	a.mb = &mailbox{a: a}
 	return a
 }
 
@@ -197,6 +202,8 @@ func (a *conn) Receive(pc protoactor.Context) {
 			delete(a.timers, m.id)
 			a.handleInfo(m.msg)
 		}
+	case *overflowed:
+		a.onOverflow()
 	case *Shutdown:
 		code := m.Code
 		if !code.Sendable() {
@@ -287,7 +294,7 @@ func (a *conn) onRestarted() {
 	}
 	if d := a.lastDrop; d != nil && d.RestartDelay > 0 {
 		gen := a.gen
-		a.redialTimer = time.AfterFunc(d.RestartDelay, func() { a.mb.PostUserMessage(redial{gen: gen}) })
+		a.redialTimer = time.AfterFunc(d.RestartDelay, func() { a.mb.post(redial{gen: gen}) })
 		return
 	}
 	a.startDial()
@@ -296,12 +303,13 @@ func (a *conn) onRestarted() {
 // socketUp starts the life of a socket: metrics and keepalive.
 func (a *conn) socketUp() {
 	a.counted = true
+	a.overflowing.Store(false)
 	a.cfg.metrics.opened(1)
 	a.connectedAt = time.Now()
 	a.readerDone, a.closeSent, a.awaitPong = false, false, false
 	if a.cfg.pingInterval > 0 {
 		gen := a.gen
-		a.keepalive = time.AfterFunc(a.cfg.pingInterval, func() { a.mb.PostUserMessage(keepaliveTick{gen: gen}) })
+		a.keepalive = time.AfterFunc(a.cfg.pingInterval, func() { a.mb.post(keepaliveTick{gen: gen}) })
 	}
 }
 
@@ -379,7 +387,7 @@ func (a *conn) startDial() {
 			return
 		}
 		a.dialOut = res
-		a.mb.PostUserMessage(res)
+		a.mb.post(res)
 	}()
 }
 
@@ -459,10 +467,6 @@ func (a *conn) onFrame(f Frame) {
 	switch f.Type {
 	case TextMessage, BinaryMessage:
 		a.cfg.metrics.in(len(f.Data))
-		if f.Type == TextMessage && !utf8.Valid(f.Data) {
-			a.closeWith(ReasonError, CloseInvalidPayload, "invalid UTF-8", ErrInvalidUTF8)
-			return
-		}
 		a.call(func() error { return a.h.HandleIn(&a.ctx, f) })
 	default:
 		a.call(func() error { return a.h.HandleControl(&a.ctx, f) })
@@ -552,9 +556,9 @@ func (a *conn) closeWith(kind ReasonKind, code CloseCode, text string, err error
 	if a.keepalive != nil {
 		a.keepalive.Stop()
 	}
-	a.out.push(outItem{close: true, code: code, text: text}, 0, 0)
+	a.out.push(outItem{close: true, code: code, text: text})
 	gen := a.gen
-	a.closeTimer = time.AfterFunc(a.cfg.closeTimeout, func() { a.mb.PostUserMessage(closeExpired{gen: gen}) })
+	a.closeTimer = time.AfterFunc(a.cfg.closeTimeout, func() { a.mb.post(closeExpired{gen: gen}) })
 }
 
 func (a *conn) onReaderExit(err error) {
@@ -704,7 +708,7 @@ func (a *conn) onStopping() {
 		} else if a.link != nil && a.link.closeReq.Load() {
 			a.reason = Reason{Kind: ReasonNormal, Code: CloseNormal}
 		}
-		a.out.push(outItem{close: true, code: a.reason.Code, text: a.reason.Text, final: true}, 0, 0)
+		a.out.push(outItem{close: true, code: a.reason.Code, text: a.reason.Text, final: true})
 	case stateClosing:
 		a.state = stateClosed
 		_ = a.t.Close()
@@ -755,48 +759,6 @@ func (a *conn) onStopped() {
 	}
 }
 
-// push queues a data frame under the outbound limits; a client that is not
-// connected holds it instead, up to its hold limit.
-func (a *conn) push(f Frame) error {
-	if !f.IsData() {
-		return fmt.Errorf("protows: Push takes text or binary frames, not %s", f.Type)
-	}
-	switch a.state {
-	case stateOpen:
-	case stateConnecting, stateDisconnected:
-		if a.link.reserveHold() {
-			a.held = append(a.held, f)
-			return nil
-		}
-		return ErrDisconnected
-	default:
-		return ErrClosed
-	}
-	it := outItem{frame: f}
-	if a.out.push(it, a.cfg.outboundFrames, a.cfg.outboundBytes) {
-		return nil
-	}
-	switch a.cfg.overflow {
-	case OverflowDropOldest:
-		if len(f.Data) <= a.cfg.outboundBytes && a.out.dropOldest() {
-			a.cfg.metrics.dropped(1)
-			if a.out.push(it, a.cfg.outboundFrames, a.cfg.outboundBytes) {
-				return nil
-			}
-		}
-		a.cfg.metrics.dropped(1)
-		return ErrOutboxFull
-	case OverflowDropNewest:
-		a.cfg.metrics.dropped(1)
-		return ErrOutboxFull
-	default:
-		a.cfg.metrics.dropped(a.out.discard() + 1)
-		a.logger().Warn("outbound queue full; closing", slog.Int("code", int(CloseTryAgainLater)))
-		a.closeWith(ReasonError, CloseTryAgainLater, "outbound queue full", ErrOutboxFull)
-		return ErrOutboxFull
-	}
-}
-
 // Inline write budget: after running the actor on the reader goroutine,
 // that goroutine writes at most this much before it hands the rest to a
 // writer goroutine and goes back to reading. One echo reply costs no
@@ -837,12 +799,19 @@ func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
 			if it.final {
 				_ = t.Close()
 			} else if err == nil {
-				a.mb.PostUserMessage(&writeDone{close: true, gen: gen})
+				a.mb.post(&writeDone{close: true, gen: gen})
 			}
 		} else {
-			err = t.WriteFrame(it.frame)
-			if err == nil {
-				a.cfg.metrics.out(len(it.frame.Data))
+			switch it.frame.Type {
+			case PingMessage:
+				err = t.WritePing(it.frame.Data)
+			case PongMessage:
+				err = t.WritePong(it.frame.Data)
+			default:
+				err = t.WriteFrame(it.frame)
+				if err == nil {
+					a.cfg.metrics.out(len(it.frame.Data))
+				}
 			}
 		}
 		if errors.Is(err, ErrCloseSent) {
@@ -857,7 +826,7 @@ func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
 			if it.final {
 				_ = t.Close()
 			} else {
-				a.mb.PostUserMessage(&writeDone{close: true, gen: gen})
+				a.mb.post(&writeDone{close: true, gen: gen})
 			}
 			return
 		}
@@ -867,7 +836,7 @@ func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
 			// actor learns why before the reader reports a closed socket.
 			a.cfg.metrics.dropped(a.out.release(gen))
 			if !it.final {
-				a.mb.PostUserMessage(&writeDone{err: err, gen: gen})
+				a.mb.post(&writeDone{err: err, gen: gen})
 			}
 			_ = t.Close()
 			return

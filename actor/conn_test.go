@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,26 +269,48 @@ func TestKeepaliveKeptAliveByPongs(t *testing.T) {
 	assert.Equal(t, 0, c.TerminateCalls())
 }
 
+// A backlog that overflows under the default policy closes with 1013,
+// whether the handler's pushes or other actors' messages fill it.
 func TestOverflowClosesWith1013(t *testing.T) {
-	var pushErr error
-	c := actortest.New(t, &script{info: func(c *actor.Context, msg any) error {
-		if err := c.Push(actor.Text(msg.(string))); err != nil {
-			if pushErr == nil {
-				pushErr = err
+	t.Run("pushes", func(t *testing.T) {
+		var errs []error
+		c := actortest.New(t, &script{info: func(c *actor.Context, msg any) error {
+			for i := range 20 {
+				errs = append(errs, c.Push(actor.Text(fmt.Sprint(i))))
 			}
-			return err
+			return nil
+		}}, actortest.WithConnOptions(actor.WithOutboundLimit(8, 1<<20), actor.WithCloseTimeout(100*time.Millisecond)))
+		c.StallWrites()
+		c.Send("go")
+		r := c.Terminated()
+		assert.Equal(t, actor.ReasonError, r.Kind)
+		assert.Equal(t, actor.CloseTryAgainLater, r.Code)
+		assert.ErrorIs(t, r.Err, actor.ErrOutboxFull)
+		require.Len(t, errs, 20)
+		for i, err := range errs[:8] {
+			assert.NoError(t, err, "push %d fits", i)
 		}
-		return nil
-	}}, actortest.WithConnOptions(actor.WithOutboundLimit(8, 1<<20), actor.WithCloseTimeout(100*time.Millisecond)))
-	c.StallWrites()
-	for i := range 100 {
-		c.Send(fmt.Sprint(i))
-	}
-	r := c.Terminated()
-	assert.Equal(t, actor.ReasonError, r.Kind)
-	assert.Equal(t, actor.CloseTryAgainLater, r.Code)
-	assert.ErrorIs(t, r.Err, actor.ErrOutboxFull)
-	assert.ErrorIs(t, pushErr, actor.ErrOutboxFull)
+		assert.ErrorIs(t, errs[8], actor.ErrOutboxFull, "the ninth push overflows")
+		for i, err := range errs[9:] {
+			assert.ErrorIs(t, err, actor.ErrClosed, "push %d after the close", i+9)
+		}
+	})
+	t.Run("messages", func(t *testing.T) {
+		var handled atomic.Int64
+		c := actortest.New(t, &script{info: func(c *actor.Context, msg any) error {
+			handled.Add(1)
+			return c.Push(actor.Text(msg.(string)))
+		}}, actortest.WithConnOptions(actor.WithOutboundLimit(8, 1<<20), actor.WithCloseTimeout(100*time.Millisecond)))
+		c.StallWrites()
+		for i := range 1000 {
+			c.Send(fmt.Sprint(i))
+		}
+		r := c.Terminated()
+		assert.Equal(t, actor.ReasonError, r.Kind)
+		assert.Equal(t, actor.CloseTryAgainLater, r.Code)
+		assert.ErrorIs(t, r.Err, actor.ErrOutboxFull)
+		assert.Less(t, handled.Load(), int64(1000), "what overflowed was dropped, not handled")
+	})
 }
 
 func TestOverflowDropPolicies(t *testing.T) {

@@ -24,7 +24,8 @@ type Context struct {
 // return either error as it is.
 func (c *Context) Push(f Frame) error { return c.a.push(f) }
 
-// Queued returns how many frames are waiting to be written to the peer.
+// Queued returns how many frames are waiting to be written to the peer
+// (messages from other actors not yet handled are not counted).
 func (c *Context) Queued() int { return c.a.out.len() }
 
 // Close starts the close handshake with code and reason: frames pushed
@@ -39,6 +40,38 @@ func (c *Context) Close(code CloseCode, reason string) error {
 		return ErrClosed
 	}
 	c.a.closeWith(ReasonNormal, code, reason, nil)
+	return nil
+}
+
+// Ping queues a ping with data (at most 125 bytes) for the peer, in order
+// with the frames pushed before it. The peer's pong arrives in
+// HandleControl. Ping returns ErrClosed once the connection is closing,
+// ErrDisconnected while a client is between sockets, and ErrOutboxFull
+// under the overflow policy, as Push does. Keepalive pings (see
+// WithKeepalive) are separate and need no call.
+func (c *Context) Ping(data []byte) error {
+	return c.a.pushControl(Frame{Type: PingMessage, Data: data})
+}
+
+// Pong queues an unsolicited pong with data (at most 125 bytes), which a
+// peer may use as a one-way heartbeat (RFC 6455 section 5.5.3). Pings from
+// the peer are answered without it. Errors are those of Ping.
+func (c *Context) Pong(data []byte) error {
+	return c.a.pushControl(Frame{Type: PongMessage, Data: data})
+}
+
+// Abort drops the connection at once, without a close handshake: frames
+// still queued are discarded, the TCP connection is closed, and Terminate
+// follows with ReasonNormal, code CloseAbnormal (1006) and ErrAborted. A
+// client does not reconnect after it. Use Close to end a connection
+// cleanly; Abort is for a peer that should get nothing more. It returns
+// ErrClosed if the connection is already closing (or a client is between
+// sockets).
+func (c *Context) Abort() error {
+	if c.a.state != stateOpen {
+		return ErrClosed
+	}
+	c.a.abort()
 	return nil
 }
 

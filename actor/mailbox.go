@@ -10,34 +10,46 @@ import (
 
 // mailbox is a connection actor's proto.actor mailbox. It behaves like
 // proto.actor's default mailbox (system messages first, suspend and resume,
-// a panic escalated to the supervisor) with two differences that make an
-// actor per connection cost about what a plain goroutine per connection
-// costs:
+// a panic escalated to the supervisor) with these differences, which make
+// an actor per connection cost about what a plain goroutine per connection
+// costs and keep a connection's memory bounded:
 //
 //   - runDirect and postInline let the connection's reader goroutine run
 //     the actor on its own stack when the mailbox is idle, instead of waking
 //     a new goroutine for every frame (proto.actor's default dispatcher
 //     starts one each time an idle mailbox gets a message); runDirect does
 //     not even queue the frame.
-//   - after each run, the goroutine that ran it calls drained, which writes
-//     the connection's queued frames; a write never runs inside Receive, so
-//     a slow peer never stalls the actor. The reader goroutine writes only a
+//   - after each run, the goroutine that ran it writes the connection's
+//     queued frames (conn.flush); a write never runs inside Receive, so a
+//     slow peer never stalls the actor. The reader goroutine writes only a
 //     little (it must get back to reading) and hands a backlog to a writer
-//     goroutine.
+//     goroutine. During a long run, between two messages, frames already
+//     pushed are handed to a writer goroutine (conn.kick): writing keeps
+//     pace with the actor instead of waiting for the mailbox to empty.
+//   - a message from another actor takes a place in the connection's
+//     backlog (see backlog), which is bounded: a full backlog applies the
+//     connection's overflow policy to the message instead of queueing it.
 //
 // Messages from other actors arrive through PostUserMessage and run on a
 // fresh goroutine, as with the default dispatcher: a sender never runs, and
 // never blocks on, a connection's work.
 type mailbox struct {
 	mu        sync.Mutex
-	user      ring
-	system    ring
+	user      ring[entry]
+	system    ring[any]
 	userN     atomic.Int32
 	sysN      atomic.Int32
 	running   atomic.Bool
 	suspended atomic.Bool
 	invoker   protoactor.MessageInvoker
-	drained   func(inline bool)
+	a         *conn
+}
+
+// entry is a queued user message with its place in the connection's
+// backlog (0 for the actor's own messages, which are not counted).
+type entry struct {
+	msg  any
+	cost int64
 }
 
 var _ protoactor.Mailbox = (*mailbox)(nil)
@@ -46,18 +58,87 @@ var _ protoactor.Mailbox = (*mailbox)(nil)
 // processor, as proto.actor's default dispatcher does.
 const throughput = 300
 
+// PostUserMessage queues a message from another actor. It takes a place
+// in the connection's backlog; when the backlog is full the connection's
+// overflow policy decides (conn.inboxFull) and the message may be dropped.
+// The sender never blocks.
 func (m *mailbox) PostUserMessage(msg any) {
-	m.pushUser(msg)
+	cost, counted := inboxCost(msg)
+	if !counted {
+		cost = 0
+	} else if !m.a.backlog.take(cost) && !m.a.inboxFull(cost) {
+		return
+	}
+	m.pushUser(entry{msg: msg, cost: cost})
 	m.schedule()
+}
+
+// post queues one of the actor's own messages (timers, the writer's and
+// the dialler's reports): not counted, never refused.
+func (m *mailbox) post(msg any) {
+	m.pushUser(entry{msg: msg})
+	m.schedule()
+}
+
+// postFirst queues msg ahead of every user message.
+func (m *mailbox) postFirst(msg any) {
+	m.mu.Lock()
+	m.user.pushFront(entry{msg: msg})
+	m.userN.Add(1)
+	m.mu.Unlock()
+	m.schedule()
+}
+
+// dropOldest removes the oldest counted message, gives back its place and
+// reports whether there was one.
+func (m *mailbox) dropOldest() bool {
+	m.mu.Lock()
+	var cost int64
+	for i := range m.user.size {
+		if e := m.user.at(i); e.cost > 0 {
+			cost = e.cost
+			m.user.removeAt(i)
+			m.userN.Add(-1)
+			break
+		}
+	}
+	m.mu.Unlock()
+	if cost == 0 {
+		return false
+	}
+	m.a.backlog.give(1, cost)
+	return true
+}
+
+// dropCounted removes every counted message, gives back their places and
+// returns how many there were; the actor's own messages stay.
+func (m *mailbox) dropCounted() int {
+	m.mu.Lock()
+	n, cost := 0, int64(0)
+	var kept ring[entry]
+	for m.user.size > 0 {
+		e, _ := m.user.pop()
+		if e.cost > 0 {
+			n++
+			cost += e.cost
+			continue
+		}
+		kept.push(e)
+	}
+	m.user = kept
+	m.userN.Store(int32(kept.size))
+	m.mu.Unlock()
+	m.a.backlog.give(n, cost)
+	return n
 }
 
 // The counters change with their queue, under mu: outside it they equal
 // the queues' lengths, so a reader of a counter never sees a queue emptier
 // than it is (a message counted late could be overtaken by a frame run
 // directly, or a Suspend passed over).
-func (m *mailbox) pushUser(msg any) {
+func (m *mailbox) pushUser(e entry) {
 	m.mu.Lock()
-	m.user.push(msg)
+	m.user.push(e)
 	m.userN.Add(1)
 	m.mu.Unlock()
 }
@@ -72,7 +153,7 @@ func (m *mailbox) PostSystemMessage(msg any) {
 
 // runDirect runs the actor on msg on the calling goroutine, without
 // queueing it, when the mailbox is idle and holds nothing that must go
-// first; it then writes queued frames (drained) and reports true. The
+// first; it then writes queued frames (conn.flush) and reports true. The
 // actor must not keep msg: the caller may reuse it once runDirect returns.
 // Otherwise it reports false and msg has not been delivered: the caller
 // queues it with postInline.
@@ -103,10 +184,10 @@ func (m *mailbox) invokeDirect(msg any) {
 	m.invoker.InvokeUserMessage(msg)
 }
 
-// postInline queues msg and, when the mailbox is idle, runs the actor on
-// the calling goroutine before returning.
+// postInline queues msg (one of the actor's own) and, when the mailbox is
+// idle, runs the actor on the calling goroutine before returning.
 func (m *mailbox) postInline(msg any) {
-	m.pushUser(msg)
+	m.pushUser(entry{msg: msg})
 	if m.running.CompareAndSwap(false, true) {
 		m.process(true)
 	}
@@ -124,7 +205,7 @@ func (m *mailbox) schedule() {
 	if m.running.CompareAndSwap(false, true) {
 		// Goroutine: started by any sender to an idle mailbox, it runs the
 		// actor until the mailbox is empty, then writes queued frames
-		// (drained) and exits.
+		// (conn.flush) and exits.
 		go func() {
 			growStack()
 			m.process(false)
@@ -160,9 +241,7 @@ func (m *mailbox) process(inline bool) {
 			break
 		}
 	}
-	if m.drained != nil {
-		m.drained(inline)
-	}
+	m.a.flush(inline)
 }
 
 func (m *mailbox) run() {
@@ -181,8 +260,9 @@ func (m *mailbox) run() {
 		// poster's schedule, or process's check, runs it.
 		if m.sysN.Load() > 0 {
 			m.mu.Lock()
-			msg = m.system.pop()
-			if msg != nil {
+			var ok bool
+			msg, ok = m.system.pop()
+			if ok {
 				m.sysN.Add(-1)
 			}
 			if m.system.size == 0 {
@@ -191,7 +271,7 @@ func (m *mailbox) run() {
 				m.system.buf = nil
 			}
 			m.mu.Unlock()
-			if msg != nil {
+			if ok {
 				switch msg.(type) {
 				case *protoactor.SuspendMailbox:
 					m.suspended.Store(true)
@@ -207,45 +287,84 @@ func (m *mailbox) run() {
 			return
 		}
 		m.mu.Lock()
-		msg = m.user.pop()
-		if msg != nil {
+		e, ok := m.user.pop()
+		if ok {
 			m.userN.Add(-1)
 		}
 		m.mu.Unlock()
-		if msg == nil {
+		if !ok {
 			return
 		}
+		if e.cost > 0 {
+			// The message leaves the backlog; what its handler pushes joins it.
+			m.a.backlog.give(1, e.cost)
+		}
+		msg = e.msg
 		m.invoker.InvokeUserMessage(msg)
+		if m.userN.Load() > 0 {
+			// More to do: frames pushed so far go out meanwhile, so that
+			// writing keeps pace with a long run of messages.
+			m.a.kick()
+		}
 	}
 }
 
-// ring is a FIFO of messages that keeps no memory while it is empty.
-type ring struct {
-	buf        []any
+// ring is a FIFO that keeps no memory while it is empty.
+type ring[T any] struct {
+	buf        []T
 	head, size int
 }
 
-func (r *ring) push(v any) {
+func (r *ring[T]) grow() {
+	n := 2 * len(r.buf)
+	if n == 0 {
+		n = 4
+	}
+	buf := make([]T, n)
+	k := copy(buf, r.buf[r.head:])
+	copy(buf[k:], r.buf[:r.head])
+	r.buf, r.head = buf, 0
+}
+
+func (r *ring[T]) push(v T) {
 	if r.size == len(r.buf) {
-		n := 2 * len(r.buf)
-		if n == 0 {
-			n = 4
-		}
-		buf := make([]any, n)
-		k := copy(buf, r.buf[r.head:])
-		copy(buf[k:], r.buf[:r.head])
-		r.buf, r.head = buf, 0
+		r.grow()
 	}
 	r.buf[(r.head+r.size)%len(r.buf)] = v
 	r.size++
 }
 
-func (r *ring) pop() any {
+func (r *ring[T]) pushFront(v T) {
+	if r.size == len(r.buf) {
+		r.grow()
+	}
+	r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
+	r.buf[r.head] = v
+	r.size++
+}
+
+// at returns the i-th element from the head.
+func (r *ring[T]) at(i int) T { return r.buf[(r.head+i)%len(r.buf)] }
+
+// removeAt removes the i-th element from the head, keeping the order of
+// the others.
+func (r *ring[T]) removeAt(i int) {
+	for ; i > 0; i-- {
+		r.buf[(r.head+i)%len(r.buf)] = r.buf[(r.head+i-1)%len(r.buf)]
+	}
+	var zero T
+	r.buf[r.head] = zero
+	r.head = (r.head + 1) % len(r.buf)
+	r.size--
+}
+
+func (r *ring[T]) pop() (T, bool) {
+	var zero T
 	if r.size == 0 {
-		return nil
+		return zero, false
 	}
 	v := r.buf[r.head]
-	r.buf[r.head] = nil
+	r.buf[r.head] = zero
 	r.head = (r.head + 1) % len(r.buf)
 	r.size--
 	if r.size == 0 {
@@ -254,5 +373,5 @@ func (r *ring) pop() any {
 			r.buf = nil
 		}
 	}
-	return v
+	return v, true
 }

@@ -23,6 +23,8 @@ const meterName = "github.com/protows/protows"
 //     close code sent or received (1006 when there was none)
 //   - protows.outbox.drops (counter): frames dropped by an overflow policy or
 //     discarded by a close
+//   - protows.mailbox.drops (counter): messages from other actors dropped
+//     by an overflow policy before the connection handled them
 type Metrics struct {
 	open     metric.Int64UpDownCounter
 	msgsIn   metric.Int64Counter
@@ -31,13 +33,14 @@ type Metrics struct {
 	bytesOut metric.Int64Counter
 	closes   metric.Int64Counter
 	drops    metric.Int64Counter
+	msgDrops metric.Int64Counter
 	enabled  bool
 }
 
 // NewMetrics creates the instruments from mp.
 func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	m := mp.Meter(meterName)
-	var errs [7]error
+	var errs [8]error
 	mt := &Metrics{enabled: true}
 	mt.open, errs[0] = m.Int64UpDownCounter("protows.connections.open", metric.WithDescription("Websocket connections open now."), metric.WithUnit("{connection}"))
 	mt.msgsIn, errs[1] = m.Int64Counter("protows.messages.in", metric.WithDescription("Data messages received from peers."), metric.WithUnit("{message}"))
@@ -46,6 +49,7 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	mt.bytesOut, errs[4] = m.Int64Counter("protows.bytes.out", metric.WithDescription("Data payload bytes written to peers."), metric.WithUnit("By"))
 	mt.closes, errs[5] = m.Int64Counter("protows.closes", metric.WithDescription("Connections ended, by close code."), metric.WithUnit("{connection}"))
 	mt.drops, errs[6] = m.Int64Counter("protows.outbox.drops", metric.WithDescription("Outbound frames dropped by the overflow policy or a close."), metric.WithUnit("{message}"))
+	mt.msgDrops, errs[7] = m.Int64Counter("protows.mailbox.drops", metric.WithDescription("Messages from other actors dropped by the overflow policy before the connection handled them."), metric.WithUnit("{message}"))
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
@@ -89,5 +93,11 @@ func (m *Metrics) closed(code CloseCode) {
 func (m *Metrics) dropped(n int) {
 	if m.enabled && n > 0 {
 		m.drops.Add(bg, int64(n))
+	}
+}
+
+func (m *Metrics) droppedMessages(n int) {
+	if m.enabled && n > 0 {
+		m.msgDrops.Add(bg, int64(n))
 	}
 }

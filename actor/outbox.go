@@ -1,28 +1,34 @@
 package actor
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // outItem is one frame waiting to be written.
 type outItem struct {
-	frame Frame     // a data frame or a ping
+	frame Frame     // a data frame, a ping or a pong
 	close bool      // a close frame with code and text instead of frame
 	code  CloseCode //
 	text  string    //
 	final bool      // close the network connection once this close frame is written
+	cost  int64     // its place in the backlog; close frames take none
 }
 
 // outbox queues the frames a connection actor pushes until a writer takes
 // them. The actor appends; at most one goroutine at a time holds the writer
-// token and writes, in order (see conn.flush). It is bounded in frames and
-// bytes; what happens past the bound is the actor's overflow policy.
+// token and writes, in order (see conn.flush and conn.kick). Its bound is
+// the connection's backlog, which the actor checks before it appends; each
+// item gives its place back when a writer takes it or it is dropped.
 type outbox struct {
 	mu      sync.Mutex
 	items   []outItem
 	head    int
-	bytes   int
-	writing bool      // a goroutine holds the writer token
-	t       Transport // the socket the items are for (clients change it on reconnect)
-	gen     uint32    // that socket's generation
+	queued  atomic.Int32 // len(items)-head, readable without mu
+	writing atomic.Bool  // a goroutine holds the writer token; changed under mu
+	t       Transport    // the socket the items are for (clients change it on reconnect)
+	gen     uint32       // that socket's generation
+	bl      *backlog
 }
 
 // attach points the outbox at a new socket; what was queued is discarded
@@ -35,37 +41,32 @@ func (o *outbox) attach(t Transport, gen uint32) int {
 	return n
 }
 
-func (o *outbox) len() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.items) - o.head
-}
+func (o *outbox) len() int { return int(o.queued.Load()) }
 
-// push appends it unless it is a data frame that would pass maxFrames or
-// maxBytes; control frames always fit. It reports whether it was queued.
-func (o *outbox) push(it outItem, maxFrames, maxBytes int) bool {
+// idleWithWork reports, without locking, whether frames wait and no
+// goroutine is writing them.
+func (o *outbox) idleWithWork() bool { return o.queued.Load() > 0 && !o.writing.Load() }
+
+// push appends it; its place in the backlog is taken already.
+func (o *outbox) push(it outItem) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	n := len(it.frame.Data)
-	if !it.close && it.frame.IsData() && (len(o.items)-o.head >= maxFrames || o.bytes+n > maxBytes) {
-		return false
-	}
 	o.items = append(o.items, it)
-	o.bytes += n
-	return true
+	o.queued.Add(1)
+	o.mu.Unlock()
 }
 
-// dropOldest removes the oldest queued data frame and reports whether there
-// was one.
+// dropOldest removes the oldest queued data frame, gives back its place
+// and reports whether there was one.
 func (o *outbox) dropOldest() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for i := o.head; i < len(o.items); i++ {
-		if !o.items[i].close && o.items[i].frame.IsData() {
-			o.bytes -= len(o.items[i].frame.Data)
+		if o.items[i].cost > 0 && o.items[i].frame.IsData() {
+			o.bl.give(1, o.items[i].cost)
 			copy(o.items[i:], o.items[i+1:])
 			o.items[len(o.items)-1] = outItem{}
 			o.items = o.items[:len(o.items)-1]
+			o.queued.Add(-1)
 			return true
 		}
 	}
@@ -77,21 +78,37 @@ func (o *outbox) dropOldest() bool {
 func (o *outbox) discard() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	n := 0
 	var final *outItem
 	for _, it := range o.items[o.head:] {
-		switch {
-		case it.final:
+		if it.final {
 			final = &it
-		case !it.close && it.frame.IsData():
-			n++
 		}
 	}
-	clear(o.items)
-	o.items, o.head, o.bytes = o.items[:0], 0, 0
+	n := o.clearLocked()
 	if final != nil {
 		o.items = append(o.items, *final)
+		o.queued.Store(1)
 	}
+	return n
+}
+
+// clearLocked empties the queue, gives back the places and returns how
+// many data frames it held.
+func (o *outbox) clearLocked() int {
+	n, items, cost := 0, 0, int64(0)
+	for _, it := range o.items[o.head:] {
+		if it.frame.IsData() && !it.close {
+			n++
+		}
+		if it.cost > 0 {
+			items++
+			cost += it.cost
+		}
+	}
+	o.bl.give(items, cost)
+	clear(o.items)
+	o.items, o.head = o.items[:0], 0
+	o.queued.Store(0)
 	return n
 }
 
@@ -100,10 +117,10 @@ func (o *outbox) discard() int {
 func (o *outbox) take() (outItem, Transport, uint32, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.writing || o.head == len(o.items) {
+	if o.writing.Load() || o.head == len(o.items) {
 		return outItem{}, nil, 0, false
 	}
-	o.writing = true
+	o.writing.Store(true)
 	return o.nextLocked()
 }
 
@@ -118,7 +135,10 @@ func (o *outbox) next() (outItem, Transport, uint32, bool) {
 
 func (o *outbox) nextLocked() (outItem, Transport, uint32, bool) {
 	if o.head == len(o.items) || o.t == nil {
-		o.writing = false
+		if o.head != len(o.items) {
+			o.clearLocked() // no socket to write them to
+		}
+		o.writing.Store(false)
 		if cap(o.items) > 64 {
 			o.items = nil
 		} else {
@@ -130,7 +150,10 @@ func (o *outbox) nextLocked() (outItem, Transport, uint32, bool) {
 	it := o.items[o.head]
 	o.items[o.head] = outItem{}
 	o.head++
-	o.bytes -= len(it.frame.Data)
+	o.queued.Add(-1)
+	if it.cost > 0 {
+		o.bl.give(1, it.cost)
+	}
 	return it, o.t, o.gen, true
 }
 
@@ -142,16 +165,10 @@ func (o *outbox) release(gen uint32) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.gen != gen {
-		o.writing = false
+		o.writing.Store(false)
 		return 0
 	}
-	n := 0
-	for _, it := range o.items[o.head:] {
-		if !it.close && it.frame.IsData() {
-			n++
-		}
-	}
-	clear(o.items)
-	o.items, o.head, o.bytes, o.writing = o.items[:0], 0, 0, false
+	n := o.clearLocked()
+	o.writing.Store(false)
 	return n
 }

@@ -59,6 +59,7 @@ func (t *memTransport) WriteFrame(actor.Frame) error {
 	return nil
 }
 func (t *memTransport) WritePing([]byte) error                   { return nil }
+func (t *memTransport) WritePong([]byte) error                   { return nil }
 func (t *memTransport) WriteClose(actor.CloseCode, string) error { return nil }
 func (t *memTransport) Close() error {
 	t.once.Do(func() { close(t.closed) })

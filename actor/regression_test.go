@@ -74,7 +74,9 @@ func TestDropOldestKeepsQueueForOversizedFrame(t *testing.T) {
 	c := actortest.New(t, &script{info: func(c *actor.Context, msg any) error {
 		errs = append(errs, c.Push(actor.Text("small")), c.Push(actor.Text("this frame is larger than the limit")))
 		return nil
-	}}, actortest.WithConnOptions(actor.WithOutboundLimit(10, 10), actor.WithOverflowPolicy(actor.OverflowDropOldest)))
+	}}, actortest.WithConnOptions(
+		// "small" takes 5+64 bytes of the 90; the long one 35+64, more than all.
+		actor.WithOutboundLimit(10, 90), actor.WithOverflowPolicy(actor.OverflowDropOldest)))
 	c.Send("go")
 	c.ExpectText("small")
 	assert.NoError(t, errs[0])

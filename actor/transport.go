@@ -18,7 +18,9 @@ type Transport interface {
 	// ReadLoop reads from the peer until the connection ends, calling deliver
 	// for each data message and each ping or pong, in order, from the
 	// calling goroutine. Pongs to pings are sent by the transport before
-	// deliver sees the ping. ReadLoop returns the error that ended reading:
+	// deliver sees the ping. A text message is delivered only if it is valid
+	// UTF-8; otherwise the transport closes with 1007 (as early as the first
+	// fragment that cannot begin valid UTF-8) and returns a *ProtocolError. ReadLoop returns the error that ended reading:
 	// a *CloseError when the peer sent a close frame (the transport does not
 	// answer it), a *ProtocolError when the peer broke the protocol (the
 	// transport has sent the close frame), or the network error.
@@ -29,6 +31,8 @@ type Transport interface {
 	// WritePing writes a ping. Unlike the other writes it may be called
 	// concurrently with them; it goes out between data frames.
 	WritePing(data []byte) error
+	// WritePong writes a pong, as WritePing writes a ping.
+	WritePong(data []byte) error
 	// WriteClose writes a close frame with code and reason.
 	WriteClose(code CloseCode, reason string) error
 	// Close closes the network connection without a close frame; a blocked

@@ -152,14 +152,17 @@ func WithCloseTimeout(d time.Duration) Option {
 	}
 }
 
-// WithOutboundLimit bounds what is queued for each peer (default 1024
-// frames, 16 MiB); past it the overflow policy applies.
+// WithOutboundLimit bounds each connection's backlog: frames queued for
+// its peer and messages from other actors it has not handled yet, each
+// counted as its payload plus 64 bytes (default 16 MiB in all, no bound on
+// the count; see actor.WithOutboundLimit). Past it the overflow policy
+// applies. A burst to a peer that reads at full speed does not fill it.
 func WithOutboundLimit(frames, bytes int) Option {
 	return func(c *config) { c.conn = append(c.conn, actor.WithOutboundLimit(frames, bytes)) }
 }
 
-// WithOverflowPolicy sets what a full outbound queue does (default: close
-// with 1013).
+// WithOverflowPolicy sets what a full backlog does (default: close with
+// 1013).
 func WithOverflowPolicy(p actor.OverflowPolicy) Option {
 	return func(c *config) { c.conn = append(c.conn, actor.WithOverflowPolicy(p)) }
 }

@@ -234,6 +234,11 @@ func (t *transport) WritePing(data []byte) error {
 	return writeError(t.c.WriteControl(websocket.PingMessage, data, time.Now().Add(t.writeTimeout)))
 }
 
+// WritePong writes an unsolicited pong, as WritePing writes a ping.
+func (t *transport) WritePong(data []byte) error {
+	return writeError(t.c.WriteControl(websocket.PongMessage, data, time.Now().Add(t.writeTimeout)))
+}
+
 func (t *transport) WriteClose(code actor.CloseCode, reason string) error {
 	return writeError(t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(code), reason), time.Now().Add(t.writeTimeout)))
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/protows/protows/actor"
 )
@@ -77,6 +78,11 @@ func (p *pipe) ReadLoop(deliver func(actor.Frame)) error {
 			case ev.drop:
 				return io.ErrUnexpectedEOF
 			}
+			if ev.frame.Type == actor.TextMessage && !utf8.Valid(ev.frame.Data) {
+				// As a real transport does: 1007, and reading ends.
+				p.record(Sent{Close: true, Code: actor.CloseInvalidPayload, Reason: "invalid UTF-8"})
+				return &actor.ProtocolError{Code: actor.CloseInvalidPayload, Err: actor.ErrInvalidUTF8}
+			}
 			if ev.frame.Type == actor.PingMessage {
 				p.record(Sent{Frame: actor.Frame{Type: actor.PongMessage, Data: ev.frame.Data}})
 			}
@@ -118,6 +124,13 @@ func (p *pipe) WritePing(data []byte) error {
 		return err
 	}
 	return p.record(Sent{Frame: actor.Frame{Type: actor.PingMessage, Data: data}})
+}
+
+func (p *pipe) WritePong(data []byte) error {
+	if err := p.wait(); err != nil {
+		return err
+	}
+	return p.record(Sent{Frame: actor.Frame{Type: actor.PongMessage, Data: data}})
 }
 
 func (p *pipe) WriteClose(code actor.CloseCode, reason string) error {

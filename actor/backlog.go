@@ -1,0 +1,93 @@
+package actor
+
+import (
+	"sync/atomic"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+)
+
+// itemCost is what one queued message or frame costs besides its payload,
+// in the backlog's byte count: a mailbox slot and envelope, or an outbox
+// entry, come to about this much. Counting it makes the byte bound a bound
+// on memory even for empty frames.
+const itemCost = 64
+
+// backlog counts what waits for a connection's peer: messages from other
+// actors still in the mailbox and frames in the outbound queue, in bytes
+// (payload plus itemCost each) and in items. A message that leaves the
+// mailbox gives back its place, and the frames its handler pushes take
+// theirs; so a peer that reads at full speed keeps the backlog low however
+// long a burst is, and only a peer that does not keep up fills it.
+//
+// Places are taken by other actors' goroutines (posting to the mailbox) and
+// by the actor (pushing), and given back by the actor and the writer; the
+// counters are atomic and a place is taken with a compare-and-swap, so the
+// bound holds without a lock.
+type backlog struct {
+	bytes    atomic.Int64
+	items    atomic.Int64
+	maxBytes int64
+	maxItems int64 // 0: no bound on the count
+}
+
+// take reserves a place of cost bytes and reports whether it fit.
+func (b *backlog) take(cost int64) bool {
+	for {
+		cur := b.bytes.Load()
+		if cur+cost > b.maxBytes {
+			return false
+		}
+		if b.maxItems > 0 && b.items.Load() >= b.maxItems {
+			return false
+		}
+		if b.bytes.CompareAndSwap(cur, cur+cost) {
+			b.items.Add(1)
+			return true
+		}
+	}
+}
+
+// fits reports whether a place of cost bytes could ever be taken.
+func (b *backlog) fits(cost int64) bool { return cost <= b.maxBytes }
+
+// give returns n places of cost bytes in all.
+func (b *backlog) give(n int, cost int64) {
+	if n == 0 && cost == 0 {
+		return
+	}
+	b.bytes.Add(-cost)
+	b.items.Add(-int64(n))
+}
+
+// payloadCost is the backlog cost of a frame with n payload bytes.
+func payloadCost(n int) int64 { return int64(n) + itemCost }
+
+// inboxCost is the backlog cost of a message another actor posts to the
+// connection; counted is false for messages that never wait on the peer's
+// reading and must never be refused: requests to close or shut down.
+func inboxCost(msg any) (cost int64, counted bool) {
+	if env, ok := msg.(*protoactor.MessageEnvelope); ok {
+		msg = env.Message
+	}
+	switch m := msg.(type) {
+	case *Shutdown, *CloseRequest, *clientClose, *overflowed:
+		return 0, false
+	case Frame:
+		return payloadCost(len(m.Data)), true
+	case *Frame:
+		return payloadCost(len(m.Data)), true
+	case *pushMsg:
+		return payloadCost(len(m.f.Data)), true
+	case []byte:
+		return payloadCost(len(m)), true
+	case string:
+		return payloadCost(len(m)), true
+	}
+	return itemCost, true
+}
+
+// overflowed is the message the mailbox puts at the head of its queue
+// when a message from another actor finds the backlog full and the
+// overflow policy is to close: the connection closes before it works
+// through what is queued.
+type overflowed struct{}
