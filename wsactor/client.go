@@ -72,7 +72,7 @@ func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandl
 			return nil, nil, &actor.DialError{StatusCode: status, Err: err}
 		}
 		cr := &actor.ConnectResponse{StatusCode: resp.StatusCode, Header: resp.Header, Subprotocol: c.Subprotocol()}
-		return newTransport(c, cfg.writeTimeout, cfg.readLimit, cfg.closeTimeout), cr, nil
+		return newTransport(c, cfg.writeTimeout, cfg.readLimit, cfg.closeTimeout, nil), cr, nil
 	}
 	props, link := connCfg.ClientProps(h, dial)
 	sup := actor.NewSupervisor(sys, cfg.reconnect.Strategy())

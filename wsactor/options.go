@@ -203,7 +203,7 @@ func newConfig(opts []Option) (*config, error) {
 	if c.readLimit <= 0 {
 		errs = append(errs, fmt.Errorf("protows: read limit must be positive, got %d", c.readLimit))
 	}
-	c.readLimit = min(c.readLimit, math.MaxInt64-1) // readAll reads one byte past it
+	c.readLimit = min(c.readLimit, math.MaxInt64-1) // readMessage reads one byte past it
 	if c.writeTimeout <= 0 || c.handshakeTimeout <= 0 || c.dialTimeout <= 0 {
 		errs = append(errs, errors.New("protows: write, handshake and dial timeouts must be positive"))
 	}

@@ -143,12 +143,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p := hs.Subprotocol(); p != "" {
 		header.Set("Sec-WebSocket-Protocol", p)
 	}
-	wc, err := s.up.Upgrade(w, r, header)
+	scan := newFrameScan()
+	wc, err := s.up.Upgrade(scanningWriter{ResponseWriter: w, scan: scan}, r, header)
 	if err != nil {
 		s.log.Debug("websocket upgrade failed", slog.Any("error", err), slog.String("remote", r.RemoteAddr))
 		return
 	}
-	t := newTransport(wc, s.cfg.writeTimeout, s.cfg.readLimit, s.cfg.closeTimeout)
+	t := newTransport(wc, s.cfg.writeTimeout, s.cfg.readLimit, s.cfg.closeTimeout, scan)
 	if _, err := s.sup.Spawn(s.conn.Props(h, t)); err != nil {
 		_ = t.WriteClose(actor.CloseGoingAway, "server shutting down")
 		_ = t.Close()

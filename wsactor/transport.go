@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/utf8stream"
 )
 
 // transport is the actor.Transport over a gorilla/websocket connection.
@@ -29,18 +30,28 @@ type transport struct {
 	writeTimeout time.Duration
 	readLimit    int64
 	linger       time.Duration
-	deadline     time.Time // for data writes; only the writer token's holder uses it
+	deadline     time.Time            // for data writes; only the writer token's holder uses it
+	scan         *frameScan           // a server's view of the peer's framing; nil on a client
+	text         utf8stream.Validator // checks a text message as it arrives; reader goroutine only
 }
 
 var _ actor.Transport = (*transport)(nil)
 
-func newTransport(c *websocket.Conn, writeTimeout time.Duration, readLimit int64, linger time.Duration) *transport {
-	// The read limit is enforced by readAll, on the decompressed size, so that
-	// reading can go on after an oversized message (see tooBig); gorilla's
-	// own limit counts wire bytes and leaves the reader unusable.
+// newTransport wraps c. scan is the frame scan of c's socket on a server
+// (see scanningWriter), nil on a client.
+func newTransport(c *websocket.Conn, writeTimeout time.Duration, readLimit int64, linger time.Duration, scan *frameScan) *transport {
+	// The read limit is enforced by readMessage, on the decompressed size,
+	// so that reading can go on after an oversized message (see fail);
+	// gorilla's own limit counts wire bytes and leaves the reader unusable.
 	c.SetReadLimit(0)
-	return &transport{c: c, writeTimeout: writeTimeout, readLimit: readLimit, linger: linger}
+	return &transport{c: c, writeTimeout: writeTimeout, readLimit: readLimit, linger: linger, scan: scan}
 }
+
+// Errors of readMessage, answered by ReadLoop.
+var (
+	errTooBig  = errors.New("message over the read limit")
+	errBadUTF8 = errors.New("invalid UTF-8")
+)
 
 func (t *transport) ReadLoop(deliver func(actor.Frame)) error {
 	t.c.SetPingHandler(func(data string) error {
@@ -62,20 +73,22 @@ func (t *transport) ReadLoop(deliver func(actor.Frame)) error {
 		if err != nil {
 			return t.readError(err)
 		}
-		data, err := t.readMessage(r)
-		if err != nil {
-			if err == io.ErrUnexpectedEOF {
-				// gorilla reports a cut connection as its own 1006 close
-				// error; a bare unexpected EOF inside a message comes from the
-				// decompressor: the deflate stream ended early.
-				return t.badPayload(err)
-			}
+		data, err := t.readMessage(r, mt == websocket.TextMessage)
+		switch {
+		case err == nil:
+			deliver(actor.Frame{Type: actor.MessageType(mt), Data: data})
+		case err == errTooBig:
+			return t.fail(actor.CloseMessageTooBig, "", actor.ErrMessageTooBig)
+		case err == errBadUTF8:
+			return t.fail(actor.CloseInvalidPayload, "invalid UTF-8", actor.ErrInvalidUTF8)
+		case err == io.ErrUnexpectedEOF:
+			// gorilla reports a cut connection as its own 1006 close error; a
+			// bare unexpected EOF inside a message comes from the
+			// decompressor: the deflate stream ended early.
+			return t.badPayload(err)
+		default:
 			return t.readError(err)
 		}
-		if data == nil {
-			return t.tooBig(r)
-		}
-		deliver(actor.Frame{Type: actor.MessageType(mt), Data: data})
 	}
 }
 
@@ -85,22 +98,32 @@ func (t *transport) ReadLoop(deliver func(actor.Frame)) error {
 // an idle connection holds no buffer.
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
-// readMessage reads the rest of a message from r. It returns nil, and no
-// error, when the message is over the read limit; the rest is then unread.
-func (t *transport) readMessage(r io.Reader) ([]byte, error) {
+// readMessage reads the rest of a message from r: errTooBig when it is
+// over the read limit (the rest is then unread), errBadUTF8 as soon as a
+// text message can no longer be valid UTF-8.
+func (t *transport) readMessage(r io.Reader, text bool) ([]byte, error) {
+	if text {
+		t.text.Reset()
+	}
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	buf, n := *bp, 0
 	for n < len(buf) {
 		m, err := r.Read(buf[n:])
+		if text && !t.text.Write(buf[n:n+m]) {
+			return nil, errBadUTF8
+		}
 		n += m
 		if err != nil && err != io.EOF {
 			return nil, err
 		}
 		if int64(n) > t.readLimit {
-			return nil, nil
+			return nil, errTooBig
 		}
 		if err == io.EOF {
+			if text && !t.text.Complete() {
+				return nil, errBadUTF8
+			}
 			return bytes.Clone(buf[:n:n]), nil
 		}
 	}
@@ -112,48 +135,65 @@ func (t *transport) readMessage(r io.Reader) ([]byte, error) {
 			data = slices.Grow(data, len(data))
 		}
 		m, err := r.Read(data[len(data):cap(data)])
+		if text && !t.text.Write(data[len(data):len(data)+m]) {
+			return nil, errBadUTF8
+		}
 		data = data[:len(data)+m]
 		if err != nil && err != io.EOF {
 			return nil, err
 		}
 		if int64(len(data)) > t.readLimit {
-			return nil, nil
+			return nil, errTooBig
 		}
 		if err == io.EOF {
+			if text && !t.text.Complete() {
+				return nil, errBadUTF8
+			}
 			return data, nil
 		}
 	}
 }
 
-// tooBig answers a message over the read limit: a 1009 close frame, then
-// the rest of the message and whatever follows is read and discarded until
-// the peer's close frame arrives, the peer hangs up, or the linger time
-// passes. Closing at once, with unread data in the receive buffer, would
-// make the kernel reset the connection, and the peer might never see the
-// close frame that says why.
-func (t *transport) tooBig(rest io.Reader) error {
-	_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, ""), time.Now().Add(t.writeTimeout))
-	if err := t.c.NetConn().SetReadDeadline(time.Now().Add(t.linger)); err == nil {
-		_, err = io.Copy(io.Discard, rest)
-		for err == nil {
-			if _, rest, err = t.c.NextReader(); err == nil {
-				_, err = io.Copy(io.Discard, rest)
-			}
-		}
+// fail answers a peer that broke the protocol: a close frame with code
+// (code 0: gorilla has sent a 1002 already), then awaitPeerClose.
+func (t *transport) fail(code actor.CloseCode, text string, err error) *actor.ProtocolError {
+	sent := code
+	if code == 0 {
+		sent = actor.CloseProtocolError
+	} else {
+		_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(code), text), time.Now().Add(t.writeTimeout))
 	}
-	return &actor.ProtocolError{Code: actor.CloseMessageTooBig, Err: actor.ErrMessageTooBig}
+	t.awaitPeerClose()
+	return &actor.ProtocolError{Code: sent, Err: err}
 }
 
-// lingeringClose follows a protocol error that left gorilla's reader
-// unusable, once the close frame is sent: it discards what the peer still
-// sends until it hangs up or the linger time passes, for the reason given
-// at tooBig.
-func (t *transport) lingeringClose() {
+// awaitPeerClose follows our close frame after a protocol error. A server
+// reads what the peer still sends only until the peer's close frame has
+// arrived (at once if it has: the frame scan saw it, even if gorilla had
+// not got to it) and returns; the actor then closes the TCP connection
+// first, as RFC 6455 section 7.1.1 asks of a server. A client reads until
+// the server closes the TCP connection. Neither waits longer than the close
+// timeout. Closing with unread data would make the kernel reset the
+// connection, and the peer might never read the close frame that says why.
+func (t *transport) awaitPeerClose() {
+	if t.scan != nil && t.scan.closeSeen {
+		return
+	}
 	nc := t.c.NetConn()
 	if err := nc.SetReadDeadline(time.Now().Add(t.linger)); err != nil {
 		return
 	}
-	_, _ = io.Copy(io.Discard, nc)
+	if t.scan == nil || t.scan.lost {
+		_, _ = io.Copy(io.Discard, nc)
+		return
+	}
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	for !t.scan.closeSeen {
+		if _, err := nc.Read(*bp); err != nil { // nc scans what it reads
+			return
+		}
+	}
 }
 
 // readError maps what gorilla returns from a read to the errors the
@@ -169,17 +209,19 @@ func (t *transport) readError(err error) error {
 	case errors.As(err, &pe):
 		return pe
 	case errors.As(err, &ce):
-		if ce.Code == websocket.CloseAbnormalClosure {
+		switch {
+		case ce.Code == websocket.CloseAbnormalClosure:
 			return io.ErrUnexpectedEOF // gorilla's name for a connection cut mid-frame
+		case ce.Code == websocket.CloseNoStatusReceived && t.scan != nil && t.scan.closeLen == 1:
+			// gorilla reads a 1-byte close payload as no status at all.
+			return t.fail(actor.CloseProtocolError, "", errBadClosePayload)
 		}
 		return &actor.CloseError{Code: actor.CloseCode(ce.Code), Reason: ce.Text}
 	case errors.Is(err, websocket.ErrReadLimit):
 		// With its own limit off, gorilla still reports a frame length that
 		// overflows (a 64-bit length with the top bit set, or fragments adding
 		// up past it); it sends no close frame then.
-		_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, ""), time.Now().Add(t.writeTimeout))
-		t.lingeringClose()
-		return &actor.ProtocolError{Code: actor.CloseMessageTooBig, Err: actor.ErrMessageTooBig}
+		return t.fail(actor.CloseMessageTooBig, "", actor.ErrMessageTooBig)
 	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return err
 	case errors.As(err, &fce):
@@ -192,17 +234,14 @@ func (t *transport) readError(err error) error {
 		return &actor.CloseError{Code: actor.CloseBadGateway}
 	case strings.HasPrefix(err.Error(), "websocket: "):
 		// gorilla's protocol errors are untyped; it has sent a 1002 close frame.
-		t.lingeringClose()
-		return &actor.ProtocolError{Code: actor.CloseProtocolError, Err: err}
+		return t.fail(0, "", err)
 	}
 	return err
 }
 
 // badPayload answers compressed data that does not decompress: 1007.
 func (t *transport) badPayload(err error) error {
-	_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "bad compressed data"), time.Now().Add(t.writeTimeout))
-	t.lingeringClose()
-	return &actor.ProtocolError{Code: actor.CloseInvalidPayload, Err: err}
+	return t.fail(actor.CloseInvalidPayload, "bad compressed data", err)
 }
 
 const gorillaBadCloseCode1014 = "websocket: bad close code 1014"

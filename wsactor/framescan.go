@@ -1,0 +1,142 @@
+package wsactor
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/http"
+)
+
+// frameScan follows the frame boundaries of the bytes a server reads from
+// its peer, alongside gorilla's own parser, which keeps to itself what it
+// has buffered and how long a close frame's payload was. The scan tells the
+// transport two things gorilla cannot:
+//
+//   - whether the peer's close frame has arrived, so that after a protocol
+//     error the server closes the TCP connection as soon as the peer has
+//     answered (RFC 6455 section 7.1.1), not when a timeout runs out;
+//   - the payload length of the peer's first close frame, since gorilla
+//     reports a 1-byte payload (invalid: a status code takes 2) as a close
+//     without status, which must be answered with 1002.
+//
+// It reads frame headers only and skips payloads, so it costs a few
+// branches per frame. All its state is touched by the reader goroutine only
+// (gorilla reads from the socket on the goroutine that reads messages).
+type frameScan struct {
+	hdr       [14]byte // the header being collected
+	hn        int      // bytes of hdr collected
+	need      int      // header length, once its first two bytes are in
+	left      uint64   // payload bytes still to skip
+	isClose   bool     // the frame being skipped is a close frame
+	closeSeen bool     // a whole close frame has passed
+	closeLen  int      // payload length of the first close frame; -1 before one
+	lost      bool     // the framing cannot be followed (a length past 2^63)
+}
+
+func newFrameScan() *frameScan { return &frameScan{closeLen: -1} }
+
+// scan follows p, the next bytes read from the peer.
+func (s *frameScan) scan(p []byte) {
+	for len(p) > 0 && !s.lost {
+		if s.left > 0 {
+			n := uint64(len(p))
+			if n > s.left {
+				n = s.left
+			}
+			s.left -= n
+			p = p[n:]
+			if s.left == 0 && s.isClose {
+				s.closeSeen = true
+			}
+			continue
+		}
+		// Collect the header: 2 bytes, then the extended length and the mask
+		// key that the second byte announces.
+		want := 2
+		if s.need > 0 {
+			want = s.need
+		}
+		n := copy(s.hdr[s.hn:want], p)
+		s.hn += n
+		p = p[n:]
+		if s.hn < want {
+			continue
+		}
+		if s.need == 0 {
+			s.need = 2
+			switch s.hdr[1] & 0x7f {
+			case 126:
+				s.need += 2
+			case 127:
+				s.need += 8
+			}
+			if s.hdr[1]&0x80 != 0 {
+				s.need += 4
+			}
+			if s.need > 2 {
+				continue
+			}
+		}
+		s.frameHeader()
+	}
+}
+
+// frameHeader starts skipping the payload of the frame whose header is in
+// hdr.
+func (s *frameScan) frameHeader() {
+	length := uint64(s.hdr[1] & 0x7f)
+	switch length {
+	case 126:
+		length = uint64(binary.BigEndian.Uint16(s.hdr[2:4]))
+	case 127:
+		length = binary.BigEndian.Uint64(s.hdr[2:10])
+		if length>>63 != 0 {
+			s.lost = true // gorilla refuses it too
+			return
+		}
+	}
+	s.isClose = s.hdr[0]&0x0f == 0x8
+	if s.isClose && s.closeLen < 0 {
+		s.closeLen = int(min(length, 1<<20))
+	}
+	s.hn, s.need, s.left = 0, 0, length
+	if length == 0 && s.isClose {
+		s.closeSeen = true
+	}
+}
+
+// scanConn is the server's socket as gorilla sees it: reads pass through
+// the frame scan on their way.
+type scanConn struct {
+	net.Conn
+	scan *frameScan
+}
+
+func (c *scanConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.scan.scan(p[:n])
+	return n, err
+}
+
+// scanningWriter hands gorilla's Upgrader a hijacked connection that is
+// scanned. It passes everything else to the ResponseWriter it wraps.
+type scanningWriter struct {
+	http.ResponseWriter
+	scan *frameScan
+}
+
+func (w scanningWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	return &scanConn{Conn: nc, scan: w.scan}, brw, nil
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (w scanningWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// errBadClosePayload is the protocol error of a close frame whose payload
+// is one byte: too short for a status code, too long for none.
+var errBadClosePayload = errors.New("close frame with a 1-byte payload")
