@@ -222,6 +222,29 @@ func (l *ClientLink) Send(sys *protoactor.ActorSystem, pid *protoactor.PID, f Fr
 	return ErrDisconnected
 }
 
+// SendControl queues a ping or an unsolicited pong (at most 125 bytes of
+// payload) for the peer of a client connection from outside the actor, in
+// order with the frames sent before it. It is not held while the client
+// is disconnected: it returns ErrDisconnected then.
+func (l *ClientLink) SendControl(sys *protoactor.ActorSystem, pid *protoactor.PID, f Frame) error {
+	if f.Type != PingMessage && f.Type != PongMessage {
+		return fmt.Errorf("protows: a control frame is a ping or a pong, not %s", f.Type)
+	}
+	if len(f.Data) > maxControlPayload {
+		return fmt.Errorf("protows: %s payload of %d bytes is over the %d a control frame holds", f.Type, len(f.Data), maxControlPayload)
+	}
+	select {
+	case <-l.done:
+		return ErrClosed
+	default:
+	}
+	if !l.connected.Load() {
+		return ErrDisconnected
+	}
+	sys.Root.Send(pid, &pushMsg{f: f})
+	return nil
+}
+
 // Close closes the client with code: gracefully (close handshake) when it
 // is connected, at once otherwise. Terminate sees ReasonNormal. It does not
 // wait; see Done.

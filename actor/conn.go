@@ -430,6 +430,12 @@ func (a *conn) onDialResult(m *dialResult) {
 }
 
 func (a *conn) onPushMsg(m *pushMsg) {
+	if !m.f.IsData() {
+		if err := a.pushControl(m.f); err != nil && !errors.Is(err, ErrOutboxFull) {
+			a.cfg.metrics.dropped(1)
+		}
+		return
+	}
 	if a.state == stateOpen {
 		if m.reserved {
 			a.link.held.Add(-1)

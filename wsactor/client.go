@@ -97,6 +97,22 @@ func (c *Client) Connected() bool { return c.link.Connected() }
 // [actor.ErrClosed].
 func (c *Client) Send(f actor.Frame) error { return c.link.Send(c.sys, c.pid, f) }
 
+// Ping sends the server a ping with data (at most 125 bytes), in order
+// with the frames sent before it; the server's pong reaches the handler's
+// HandleControl. Keepalive pings ([WithKeepalive]) need no call. While the
+// client is disconnected it returns an error matching
+// [actor.ErrDisconnected]; pings are not held.
+func (c *Client) Ping(data []byte) error {
+	return c.link.SendControl(c.sys, c.pid, actor.Frame{Type: actor.PingMessage, Data: data})
+}
+
+// Pong sends the server an unsolicited pong with data (at most 125
+// bytes), a one-way heartbeat (RFC 6455 section 5.5.3). Errors are those
+// of Ping.
+func (c *Client) Pong(data []byte) error {
+	return c.link.SendControl(c.sys, c.pid, actor.Frame{Type: actor.PongMessage, Data: data})
+}
+
 // Cast sends msg to the client actor; it reaches HandleInfo (after a
 // reconnect, if the client is between sockets).
 func (c *Client) Cast(msg any) { c.sys.Root.Send(c.pid, msg) }

@@ -175,11 +175,15 @@ func TestConformance(t *testing.T) {
 		{"close code 3000 echoed", []rawFrame{closeWith(3000, "")}, nil, 3000, 0},
 		{"close code 4999 echoed", []rawFrame{closeWith(4999, "bye")}, nil, 4999, 0},
 		{"close without status", []rawFrame{ctrl(opClose, nil)}, nil, 1000, 0},
+		// A status code takes two bytes: one is a broken close frame.
+		{"close with a 1-byte payload", []rawFrame{ctrl(opClose, []byte{0x03})}, nil, 1002, 0},
 		{"message over the read limit", []rawFrame{{fin: true, op: opBinary, payload: make([]byte, 2000)}}, nil, 1009, 0},
 		{"fragments over the read limit", []rawFrame{{op: opBinary, payload: make([]byte, 600)}, cont(make([]byte, 600), true)}, nil, 1009, 0},
 	}
 	ev := newEvents()
-	e := echoEnv(t, ev, wsactor.WithReadLimit(1000), wsactor.WithCloseTimeout(300*time.Millisecond), wsactor.WithKeepalive(0, 0))
+	// A close timeout far longer than the 1 s allowed below: a server that
+	// waited it out after our close frame would fail.
+	e := echoEnv(t, ev, wsactor.WithReadLimit(1000), wsactor.WithCloseTimeout(4*time.Second), wsactor.WithKeepalive(0, 0))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			nc, br, _ := rawConn(t, e, "")
@@ -190,7 +194,9 @@ func TestConformance(t *testing.T) {
 			wire = append(wire, closeWith(1000, "").bytes()...)
 			_, err := nc.Write(wire)
 			require.NoError(t, err)
+			sent := time.Now() // our close frame is on its way
 			frames, code, closedTCP := serverFrames(t, br, nc, 5*time.Second)
+			assert.Less(t, time.Since(sent), time.Second, "the server closed TCP promptly after our close frame")
 			var data []got
 			for _, f := range frames {
 				if f.op != opClose {
@@ -205,9 +211,24 @@ func TestConformance(t *testing.T) {
 			assert.Equal(t, tc.code, code, "close code")
 			assert.True(t, closedTCP, "the server closed the TCP connection")
 			r := ev.reason(t)
-			assert.NotZero(t, r.Kind)
-			if tc.reason != 0 {
+			switch {
+			case tc.reason != 0:
 				assert.Equal(t, tc.reason, r.Code, "Terminate's code")
+				assert.Equal(t, actor.ReasonRemote, r.Kind, "Terminate: %v", r)
+			case tc.code == 1002 || tc.code == 1007 || tc.code == 1009:
+				// The server closed for a fault of the peer's.
+				assert.Equal(t, actor.ReasonError, r.Kind, "Terminate: %v", r)
+				assert.Equal(t, actor.CloseCode(tc.code), r.Code, "Terminate: %v", r)
+				var pe *actor.ProtocolError
+				assert.ErrorAs(t, r.Err, &pe, "Terminate: %v", r)
+			default:
+				// The peer's close, answered.
+				assert.Equal(t, actor.ReasonRemote, r.Kind, "Terminate: %v", r)
+				wantCode := actor.CloseCode(tc.code)
+				if len(tc.send) > 0 && tc.send[0].op == opClose && len(tc.send[0].payload) == 0 {
+					wantCode = actor.CloseNoStatus
+				}
+				assert.Equal(t, wantCode, r.Code, "Terminate: %v", r)
 			}
 			t.Logf("server: close %d; Terminate: %v", code, r)
 		})
