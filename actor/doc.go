@@ -24,10 +24,13 @@
 // from the peer costs no goroutine switch. The actor never writes to the
 // socket inside Receive: [Context.Push] queues a frame, and the goroutine
 // that has just drained the mailbox writes the queue after marking the
-// mailbox idle. A peer that reads slowly therefore never blocks the actor
-// or the actors sending to it; the queue is bounded ([WithOutboundLimit])
-// and a full queue closes the connection with 1013 unless another
-// [OverflowPolicy] is chosen.
+// mailbox idle; during a long run of messages, frames already pushed are
+// handed to a writer goroutine between two messages, so writing keeps pace
+// with the actor. A peer that reads slowly therefore never blocks the actor
+// or the actors sending to it. What waits for the peer, queued frames and
+// unhandled messages from other actors, is bounded in bytes
+// ([WithOutboundLimit]); a full backlog closes the connection with 1013
+// unless another [OverflowPolicy] is chosen.
 //
 // Closing follows RFC 6455: the close frame goes out after the frames
 // already queued, nothing pushed later is sent, the peer's close is awaited

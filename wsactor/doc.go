@@ -17,8 +17,9 @@
 //
 // Every option has a safe default: same-origin handshakes only, 1 MiB read
 // limit, 10 s write and handshake timeouts, pings every 30 s, a 5 s close
-// handshake, an outbound queue of 1024 frames or 16 MiB that closes with
-// 1013 when full. [Server.Shutdown] closes every connection with 1001
+// handshake, 16 MiB of backlog per connection (frames queued for the peer
+// and unhandled messages from other actors) that closes with 1013 when
+// full. [Server.Shutdown] closes every connection with 1001
 // (1012 with [Server.ShutdownForRestart]) and waits for them; call it before
 // http.Server.Shutdown, which does not track upgraded connections.
 //
