@@ -40,6 +40,7 @@ type config struct {
 	writeTimeout     time.Duration
 	closeTimeout     time.Duration
 	handshakeTimeout time.Duration
+	maxConnections   int
 	readBufferSize   int
 	writeBufferSize  int
 	logger           *slog.Logger
@@ -125,9 +126,24 @@ func WithWriteTimeout(d time.Duration) Option { return func(c *config) { c.write
 // server, Connect and the writing of the 101 response (reading the request
 // is bounded by the http.Server's ReadHeaderTimeout); on a client, the
 // exchange after the TCP connect.
+//
+// A server stops waiting for Connect when the timeout passes or the client
+// goes away, whether or not Connect watches its context, and answers 503
+// (handshake timed out). A Connect still running then goes on, on its own
+// goroutine, until it returns; its result is discarded and no connection
+// is made.
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(c *config) { c.handshakeTimeout = d }
 }
+
+// WithMaxConnections lets a server have at most n websocket connections
+// open at once (server; default 0: no limit). A handshake over the limit is
+// answered with 503 (too many connections) before Connect runs. A
+// connection counts from the start of its handshake until its socket is
+// closed; a handshake that is refused or fails counts until then, and one
+// whose Connect outlives the handshake timeout counts until Connect
+// returns, so Connects that hang cannot pile up past n.
+func WithMaxConnections(n int) Option { return func(c *config) { c.maxConnections = n } }
 
 // WithBufferSizes sets the read buffer each connection keeps (default
 // 1 KiB) and the size of the pooled write buffers (default 4 KiB).
@@ -206,6 +222,9 @@ func newConfig(opts []Option) (*config, error) {
 	c.readLimit = min(c.readLimit, math.MaxInt64-1) // readMessage reads one byte past it
 	if c.writeTimeout <= 0 || c.handshakeTimeout <= 0 || c.dialTimeout <= 0 {
 		errs = append(errs, errors.New("protows: write, handshake and dial timeouts must be positive"))
+	}
+	if c.maxConnections < 0 {
+		errs = append(errs, fmt.Errorf("protows: max connections must not be negative, got %d", c.maxConnections))
 	}
 	if c.readBufferSize <= 0 || c.writeBufferSize <= 0 {
 		errs = append(errs, errors.New("protows: buffer sizes must be positive"))

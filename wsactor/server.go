@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 	"github.com/gorilla/websocket"
@@ -31,6 +33,7 @@ type Server struct {
 	up         websocket.Upgrader
 	sup        *actor.Supervisor
 	log        *slog.Logger
+	open       atomic.Int64 // connections and handshakes under WithMaxConnections
 
 	mu     sync.Mutex
 	closed bool
@@ -39,7 +42,11 @@ type Server struct {
 // NewServer returns a server whose connections run the handler newHandler
 // makes, one value per connection. If the handler implements
 // [actor.Connector], its Connect runs before the upgrade and may reject the
-// request with an HTTP status.
+// request with an HTTP status. Connect is given the handshake timeout
+// ([WithHandshakeTimeout]) and no more: it runs on a goroutine of its own,
+// and when the timeout passes or the client goes away the server answers
+// 503 without waiting for it. A Connect that ignores its context can thus
+// delay no client, but its goroutine lives until it returns.
 func NewServer(sys *protoactor.ActorSystem, newHandler func() actor.Handler, opts ...Option) (*Server, error) {
 	if sys == nil || newHandler == nil {
 		return nil, errors.New("protows: NewServer needs an actor system and a handler constructor")
@@ -86,9 +93,10 @@ func (s *Server) PID() *protoactor.PID { return s.sup.PID() }
 func (s *Server) Connections(ctx context.Context) (int, error) { return s.sup.Children(ctx) }
 
 // ServeHTTP runs the opening handshake: it checks the request is a
-// websocket upgrade (405, 400 or 426 if not), checks the origin (403),
-// runs the handler's Connect (its chosen status on rejection), upgrades and
-// spawns the connection actor. It returns as soon as the actor is spawned,
+// websocket upgrade (405, 400 or 426 if not), checks the origin (403) and
+// the connection limit (503), runs the handler's Connect (its chosen status
+// on rejection, 503 past the handshake timeout), upgrades and spawns the
+// connection actor. It returns as soon as the actor is spawned,
 // so net/http releases the request's memory; the connection lives on in
 // its actor.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -118,6 +126,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !s.reserve() {
+		s.log.Debug("websocket connection limit reached", slog.Int("limit", s.cfg.maxConnections), slog.String("remote", r.RemoteAddr))
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return
+	}
 	h := s.newHandler()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.handshakeTimeout)
 	defer cancel()
@@ -130,11 +143,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if c, ok := h.(actor.Connector); ok {
-		err := c.Connect(hs)
+		answered, err := s.connect(ctx, c, hs)
+		if !answered {
+			// The Connect goroutine frees the slot when Connect returns.
+			s.log.Debug("websocket Connect outlived the handshake", slog.Any("error", ctx.Err()), slog.String("remote", r.RemoteAddr))
+			http.Error(w, "handshake timed out", http.StatusServiceUnavailable)
+			return
+		}
 		if err == nil && ctx.Err() != nil {
 			err = actor.Reject(http.StatusServiceUnavailable, "handshake timed out")
 		}
 		if err != nil {
+			s.release()
 			s.reject(w, r, err)
 			return
 		}
@@ -146,10 +166,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	scan := newFrameScan()
 	wc, err := s.up.Upgrade(scanningWriter{ResponseWriter: w, scan: scan}, r, header)
 	if err != nil {
+		s.release()
 		s.log.Debug("websocket upgrade failed", slog.Any("error", err), slog.String("remote", r.RemoteAddr))
 		return
 	}
-	t := newTransport(wc, s.cfg.writeTimeout, s.cfg.readLimit, s.cfg.closeTimeout, scan)
+	wt := newTransport(wc, s.cfg.writeTimeout, s.cfg.readLimit, s.cfg.closeTimeout, scan)
+	var t actor.Transport = wt
+	if s.cfg.maxConnections > 0 {
+		t = &countedTransport{transport: wt, s: s}
+	}
 	if _, err := s.sup.Spawn(s.conn.Props(h, t)); err != nil {
 		_ = t.WriteClose(actor.CloseGoingAway, "server shutting down")
 		_ = t.Close()
@@ -168,6 +193,90 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	s.log.Error("websocket Connect failed", slog.Any("error", err), slog.String("remote", r.RemoteAddr))
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+}
+
+// connect runs c.Connect(hs) and waits for it until ctx ends. answered is
+// false when ctx ended first: err is then meaningless, and the connection
+// slot passes to the Connect goroutine.
+//
+// The goroutine is started here, one per handshake, and ends when Connect
+// returns. It touches the handler and hs, which ServeHTTP reads only after
+// taking the result; a panic in Connect becomes a *actor.PanicError, as
+// net/http no longer stands between it and the process. The result is
+// handed over on an unbuffered channel, so exactly one side knows it was
+// not taken: ServeHTTP leaves its select without it only once ctx has
+// ended, and the goroutine then frees the slot.
+func (s *Server) connect(ctx context.Context, c actor.Connector, hs *actor.Handshake) (answered bool, err error) {
+	res := make(chan error)
+	go func() {
+		err := callConnect(c, hs)
+		select {
+		case res <- err:
+		case <-ctx.Done():
+			s.release()
+			var pe *actor.PanicError
+			if errors.As(err, &pe) {
+				s.log.Error("websocket Connect failed after the handshake ended", slog.Any("error", err), slog.String("remote", hs.Request.RemoteAddr))
+			}
+		}
+	}()
+	select {
+	case err := <-res:
+		return true, err
+	case <-ctx.Done():
+		return false, nil
+	}
+}
+
+func callConnect(c actor.Connector, hs *actor.Handshake) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &actor.PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return c.Connect(hs)
+}
+
+// reserve takes a place under the connection limit, if there is one free.
+func (s *Server) reserve() bool {
+	limit := int64(s.cfg.maxConnections)
+	if limit == 0 {
+		return true
+	}
+	for {
+		n := s.open.Load()
+		if n >= limit {
+			return false
+		}
+		if s.open.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release gives back a place reserve took.
+func (s *Server) release() {
+	if s.cfg.maxConnections > 0 {
+		s.open.Add(-1)
+	}
+}
+
+// countedTransport is the transport of a connection that holds a place
+// under the connection limit; its first Close gives the place back. The
+// connection actor closes its transport when the connection ends, maybe
+// more than once and from more than one goroutine.
+type countedTransport struct {
+	*transport
+	s        *Server
+	released atomic.Bool
+}
+
+func (t *countedTransport) Close() error {
+	err := t.transport.Close()
+	if t.released.CompareAndSwap(false, true) {
+		t.s.release()
+	}
+	return err
 }
 
 // originAllowed applies the origin policy: no Origin header, the same host,
