@@ -1,0 +1,9 @@
+package utf8stream
+
+import (
+	"testing"
+
+	"github.com/protows/protows/internal/leaktest"
+)
+
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
