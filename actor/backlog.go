@@ -30,18 +30,22 @@ type backlog struct {
 	maxItems int64 // 0: no bound on the count
 }
 
-// take reserves a place of cost bytes and reports whether it fit.
+// take reserves a place of cost bytes and reports whether it fit. The
+// count is taken first and given back if the bytes do not fit, so neither
+// bound is ever passed; takers racing near the count bound may be refused
+// while another's place is being given back.
 func (b *backlog) take(cost int64) bool {
+	if n := b.items.Add(1); b.maxItems > 0 && n > b.maxItems {
+		b.items.Add(-1)
+		return false
+	}
 	for {
 		cur := b.bytes.Load()
 		if cur+cost > b.maxBytes {
-			return false
-		}
-		if b.maxItems > 0 && b.items.Load() >= b.maxItems {
+			b.items.Add(-1)
 			return false
 		}
 		if b.bytes.CompareAndSwap(cur, cur+cost) {
-			b.items.Add(1)
 			return true
 		}
 	}
@@ -63,20 +67,24 @@ func (b *backlog) give(n int, cost int64) {
 func payloadCost(n int) int64 { return int64(n) + itemCost }
 
 // inboxCost is the backlog cost of a message another actor posts to the
-// connection; counted is false for messages that never wait on the peer's
-// reading and must never be refused: requests to close or shut down.
+// connection; counted is false for messages that must never be refused
+// (requests to close, shut down or stop) and for frames a disconnected
+// client holds (its hold limit bounds them).
 func inboxCost(msg any) (cost int64, counted bool) {
 	if env, ok := msg.(*protoactor.MessageEnvelope); ok {
 		msg = env.Message
 	}
 	switch m := msg.(type) {
-	case *Shutdown, *CloseRequest, *clientClose, *overflowed:
+	case *Shutdown, *CloseRequest, *clientClose, *overflowed, *protoactor.PoisonPill:
 		return 0, false
 	case Frame:
 		return payloadCost(len(m.Data)), true
 	case *Frame:
 		return payloadCost(len(m.Data)), true
 	case *pushMsg:
+		if m.reserved {
+			return 0, false // a client's hold place bounds it already
+		}
 		return payloadCost(len(m.f.Data)), true
 	case []byte:
 		return payloadCost(len(m)), true

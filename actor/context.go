@@ -127,7 +127,7 @@ func (c *Context) SendAfter(d time.Duration, msg any) (cancel func() bool) {
 	a.timerSeq++
 	id := a.timerSeq
 	tm := &timerMsg{id: id, msg: msg}
-	a.timers[id] = time.AfterFunc(d, func() { a.mb.PostUserMessage(tm) })
+	a.timers[id] = time.AfterFunc(d, func() { a.mb.post(tm) })
 	return func() bool {
 		t, ok := a.timers[id]
 		if !ok {

@@ -155,15 +155,22 @@ func (t *transport) readMessage(r io.Reader, text bool) ([]byte, error) {
 }
 
 // fail answers a peer that broke the protocol: a close frame with code
-// (code 0: gorilla has sent a 1002 already), then awaitPeerClose.
+// (code 0: gorilla has sent a 1002 already), then awaitPeerClose, all
+// within the close timeout (linger), even when a data write holds
+// gorilla's write lock.
 func (t *transport) fail(code actor.CloseCode, text string, err error) *actor.ProtocolError {
+	end := time.Now().Add(t.linger)
 	sent := code
 	if code == 0 {
 		sent = actor.CloseProtocolError
 	} else {
-		_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(code), text), time.Now().Add(t.writeTimeout))
+		deadline := time.Now().Add(t.writeTimeout)
+		if deadline.After(end) {
+			deadline = end
+		}
+		_ = t.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(code), text), deadline)
 	}
-	t.awaitPeerClose()
+	t.awaitPeerClose(end)
 	return &actor.ProtocolError{Code: sent, Err: err}
 }
 
@@ -172,15 +179,15 @@ func (t *transport) fail(code actor.CloseCode, text string, err error) *actor.Pr
 // arrived (at once if it has: the frame scan saw it, even if gorilla had
 // not got to it) and returns; the actor then closes the TCP connection
 // first, as RFC 6455 section 7.1.1 asks of a server. A client reads until
-// the server closes the TCP connection. Neither waits longer than the close
-// timeout. Closing with unread data would make the kernel reset the
-// connection, and the peer might never read the close frame that says why.
-func (t *transport) awaitPeerClose() {
+// the server closes the TCP connection. Neither reads past end. Closing
+// with unread data would make the kernel reset the connection, and the
+// peer might never read the close frame that says why.
+func (t *transport) awaitPeerClose(end time.Time) {
 	if t.scan != nil && t.scan.closeSeen {
 		return
 	}
 	nc := t.c.NetConn()
-	if err := nc.SetReadDeadline(time.Now().Add(t.linger)); err != nil {
+	if err := nc.SetReadDeadline(end); err != nil {
 		return
 	}
 	if t.scan == nil || t.scan.lost {
