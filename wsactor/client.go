@@ -49,8 +49,9 @@ func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandl
 	if err != nil {
 		return nil, err
 	}
+	netDial := (&net.Dialer{Timeout: cfg.dialTimeout}).DialContext
 	d := &websocket.Dialer{
-		NetDialContext:    (&net.Dialer{Timeout: cfg.dialTimeout}).DialContext,
+		NetDialContext:    netDial,
 		Proxy:             cfg.proxy,
 		TLSClientConfig:   cfg.tls,
 		HandshakeTimeout:  cfg.handshakeTimeout,
@@ -62,7 +63,8 @@ func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandl
 	}
 	header := cfg.header.Clone()
 	dial := func(ctx context.Context) (actor.Transport, *actor.ConnectResponse, error) {
-		c, resp, err := d.DialContext(ctx, rawURL, header)
+		dd, scan := scannedDialer(d, u, netDial)
+		c, resp, err := dd.DialContext(ctx, rawURL, header)
 		if err != nil {
 			status := 0
 			if resp != nil {
@@ -72,7 +74,7 @@ func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandl
 			return nil, nil, &actor.DialError{StatusCode: status, Err: err}
 		}
 		cr := &actor.ConnectResponse{StatusCode: resp.StatusCode, Header: resp.Header, Subprotocol: c.Subprotocol()}
-		return newTransport(c, cfg.writeTimeout, cfg.readLimit, cfg.closeTimeout, nil), cr, nil
+		return newTransport(c, false, cfg.writeTimeout, cfg.readLimit, cfg.closeTimeout, scan), cr, nil
 	}
 	props, link := connCfg.ClientProps(h, dial)
 	sup := actor.NewSupervisor(sys, cfg.reconnect.Strategy())

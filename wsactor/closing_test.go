@@ -2,6 +2,8 @@ package wsactor_test
 
 import (
 	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -330,4 +332,55 @@ func waitUntilWriterBlocked(t *testing.T, nc net.Conn) {
 		last = n
 		time.Sleep(10 * time.Millisecond) // polling a socket's queue, which sends no event
 	}
+}
+
+// A client answers a server's close frame with a 1-byte payload with 1002,
+// then waits for the server to close TCP.
+func TestClientAnswersA1ByteCloseWith1002(t *testing.T) {
+	answered := make(chan int, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nc, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n"
+		// The response and the broken close frame in one write: the client
+		// reads both in one go.
+		if _, err := nc.Write(append([]byte(resp), rawFrame{fin: true, op: opClose, payload: []byte{0x03}, unmasked: true}.bytes()...)); err != nil {
+			return
+		}
+		_ = nc.SetReadDeadline(time.Now().Add(wait))
+		for { // the client's frames are masked
+			var hdr [2]byte
+			if _, err := io.ReadFull(brw, hdr[:]); err != nil {
+				return
+			}
+			var key [4]byte
+			payload := make([]byte, hdr[1]&0x7f)
+			if _, err := io.ReadFull(brw, key[:]); err != nil {
+				return
+			}
+			if _, err := io.ReadFull(brw, payload); err != nil {
+				return
+			}
+			if hdr[0]&0x0f == opClose && len(payload) >= 2 {
+				answered <- int(payload[0]^key[0])<<8 | int(payload[1]^key[1])
+				return // and close TCP
+			}
+		}
+	}))
+	t.Cleanup(hs.Close)
+	sys := newSystem(t)
+	f := newFeed()
+	f.decide = func(actor.Reason) actor.Decision { return actor.StopReconnecting }
+	_, err := wsactor.SpawnClient(sys, "ws"+strings.TrimPrefix(hs.URL, "http"), f, wsactor.WithKeepalive(0, 0))
+	require.NoError(t, err)
+	assert.Equal(t, 1002, recv(t, answered, "the client's close frame"))
+	r := recv(t, f.disconnect, "disconnect")
+	assert.Equal(t, actor.ReasonError, r.Kind)
+	assert.Equal(t, actor.CloseProtocolError, r.Code)
+	recv(t, f.terminated, "Terminate")
 }

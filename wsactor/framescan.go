@@ -2,19 +2,24 @@ package wsactor
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
+
+	"github.com/gorilla/websocket"
 )
 
-// frameScan follows the frame boundaries of the bytes a server reads from
-// its peer, alongside gorilla's own parser, which keeps to itself what it
+// frameScan follows the frame boundaries of the bytes read from the peer,
+// alongside gorilla's own parser, which keeps to itself what it
 // has buffered and how long a close frame's payload was. The scan tells the
 // transport two things gorilla cannot:
 //
 //   - whether the peer's close frame has arrived, so that after a protocol
-//     error the server closes the TCP connection as soon as the peer has
+//     error a server closes the TCP connection as soon as the peer has
 //     answered (RFC 6455 section 7.1.1), not when a timeout runs out;
 //   - the payload length of the peer's first close frame, since gorilla
 //     reports a 1-byte payload (invalid: a status code takes 2) as a close
@@ -24,6 +29,8 @@ import (
 // branches per frame. All its state is touched by the reader goroutine only
 // (gorilla reads from the socket on the goroutine that reads messages).
 type frameScan struct {
+	inHTTP    bool     // a client's scan: the server's handshake response comes first
+	lineStart bool     // in the response, at the start of a line
 	hdr       [14]byte // the header being collected
 	hn        int      // bytes of hdr collected
 	need      int      // header length, once its first two bytes are in
@@ -36,8 +43,25 @@ type frameScan struct {
 
 func newFrameScan() *frameScan { return &frameScan{closeLen: -1} }
 
+// newClientFrameScan returns the scan of a client's socket, which starts
+// with the server's HTTP response to the handshake.
+func newClientFrameScan() *frameScan { return &frameScan{closeLen: -1, inHTTP: true} }
+
 // scan follows p, the next bytes read from the peer.
 func (s *frameScan) scan(p []byte) {
+	for len(p) > 0 && s.inHTTP {
+		// The response ends with an empty line; textproto, which reads it,
+		// takes a bare "\n" for a line end too.
+		switch p[0] {
+		case '\n':
+			s.inHTTP = !s.lineStart
+			s.lineStart = true
+		case '\r':
+		default:
+			s.lineStart = false
+		}
+		p = p[1:]
+	}
 	for len(p) > 0 && !s.lost {
 		if s.left > 0 {
 			n := uint64(len(p))
@@ -106,8 +130,9 @@ func (s *frameScan) frameHeader() {
 	}
 }
 
-// scanConn is the server's socket as gorilla sees it: reads pass through
-// the frame scan on their way.
+// scanConn is a socket as gorilla sees it: reads pass through the frame
+// scan on their way. A server wraps the hijacked connection (see
+// scanningWriter), a client the one it dials (see scannedDialer).
 type scanConn struct {
 	net.Conn
 	scan *frameScan
@@ -140,3 +165,52 @@ func (w scanningWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // errBadClosePayload is the protocol error of a close frame whose payload
 // is one byte: too short for a status code, too long for none.
 var errBadClosePayload = errors.New("close frame with a 1-byte payload")
+
+// scannedDialer returns a copy of d whose socket for u is scanned, and the
+// scan; or d itself and nil when a proxy is in the way, since the scan
+// would then see the proxy's own exchange (and, for wss://, encrypted
+// bytes). For wss:// it does the TLS handshake itself, as gorilla would,
+// so that the scan sees the plain bytes.
+func scannedDialer(d *websocket.Dialer, u *url.URL, netDial func(ctx context.Context, network, addr string) (net.Conn, error)) (*websocket.Dialer, *frameScan) {
+	scheme := "http"
+	if u.Scheme == "wss" {
+		scheme = "https"
+	}
+	if d.Proxy != nil {
+		if p, err := d.Proxy(&http.Request{URL: &url.URL{Scheme: scheme, Host: u.Host}}); err != nil || p != nil {
+			return d, nil
+		}
+	}
+	scan := newClientFrameScan()
+	dd := *d
+	if scheme == "http" {
+		dd.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := netDial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &scanConn{Conn: c, scan: scan}, nil
+		}
+		return &dd, scan
+	}
+	dd.NetDialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := netDial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conf := &tls.Config{}
+		if d.TLSClientConfig != nil {
+			conf = d.TLSClientConfig.Clone()
+		}
+		if conf.ServerName == "" {
+			conf.ServerName = u.Hostname()
+		}
+		tc := tls.Client(raw, conf)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return &scanConn{Conn: tc, scan: scan}, nil
+	}
+	return &dd, scan
+}

@@ -170,7 +170,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", slog.Any("error", err), slog.String("remote", r.RemoteAddr))
 		return
 	}
-	wt := newTransport(wc, s.cfg.writeTimeout, s.cfg.readLimit, s.cfg.closeTimeout, scan)
+	wt := newTransport(wc, true, s.cfg.writeTimeout, s.cfg.readLimit, s.cfg.closeTimeout, scan)
 	var t actor.Transport = wt
 	if s.cfg.maxConnections > 0 {
 		t = &countedTransport{transport: wt, s: s}

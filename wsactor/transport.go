@@ -31,20 +31,21 @@ type transport struct {
 	readLimit    int64
 	linger       time.Duration
 	deadline     time.Time            // for data writes; only the writer token's holder uses it
-	scan         *frameScan           // a server's view of the peer's framing; nil on a client
+	scan         *frameScan           // the peer's framing; nil when it cannot be followed (a client behind a proxy)
+	server       bool
 	text         utf8stream.Validator // checks a text message as it arrives; reader goroutine only
 }
 
 var _ actor.Transport = (*transport)(nil)
 
-// newTransport wraps c. scan is the frame scan of c's socket on a server
-// (see scanningWriter), nil on a client.
-func newTransport(c *websocket.Conn, writeTimeout time.Duration, readLimit int64, linger time.Duration, scan *frameScan) *transport {
+// newTransport wraps c. scan is the frame scan of c's socket (see
+// scanConn), or nil.
+func newTransport(c *websocket.Conn, server bool, writeTimeout time.Duration, readLimit int64, linger time.Duration, scan *frameScan) *transport {
 	// The read limit is enforced by readMessage, on the decompressed size,
 	// so that reading can go on after an oversized message (see fail);
 	// gorilla's own limit counts wire bytes and leaves the reader unusable.
 	c.SetReadLimit(0)
-	return &transport{c: c, writeTimeout: writeTimeout, readLimit: readLimit, linger: linger, scan: scan}
+	return &transport{c: c, server: server, writeTimeout: writeTimeout, readLimit: readLimit, linger: linger, scan: scan}
 }
 
 // Errors of readMessage, answered by ReadLoop.
@@ -183,14 +184,14 @@ func (t *transport) fail(code actor.CloseCode, text string, err error) *actor.Pr
 // with unread data would make the kernel reset the connection, and the
 // peer might never read the close frame that says why.
 func (t *transport) awaitPeerClose(end time.Time) {
-	if t.scan != nil && t.scan.closeSeen {
+	if t.server && t.scan != nil && t.scan.closeSeen {
 		return
 	}
 	nc := t.c.NetConn()
 	if err := nc.SetReadDeadline(end); err != nil {
 		return
 	}
-	if t.scan == nil || t.scan.lost {
+	if !t.server || t.scan == nil || t.scan.lost {
 		_, _ = io.Copy(io.Discard, nc)
 		return
 	}
