@@ -30,8 +30,8 @@ type transport struct {
 	writeTimeout time.Duration
 	readLimit    int64
 	linger       time.Duration
-	deadline     time.Time            // for data writes; only the writer token's holder uses it
-	scan         *frameScan           // the peer's framing; nil when it cannot be followed (a client behind a proxy)
+	deadline     time.Time  // for data writes; only the writer token's holder uses it
+	scan         *frameScan // the peer's framing; nil when it cannot be followed (a client behind a proxy)
 	server       bool
 	text         utf8stream.Validator // checks a text message as it arrives; reader goroutine only
 }
