@@ -60,6 +60,20 @@ func (s *script) HandleControl(c *actor.Context, f actor.Frame) error {
 	return nil
 }
 
+// recv waits for a value from ch, and fails t if none comes within
+// actortest's default timeout.
+func recv[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(actortest.DefaultTimeout):
+		t.Fatalf("no %s within %v", what, actortest.DefaultTimeout)
+	}
+	var zero T
+	return zero
+}
+
 func TestEchoAndOrder(t *testing.T) {
 	c := actortest.New(t, &script{})
 	for i := range 100 {
@@ -244,29 +258,67 @@ func TestShutdownMessage(t *testing.T) {
 	assert.Equal(t, actor.CloseServiceRestart, r.Code)
 }
 
+// A peer that does not answer a ping is dropped with a timeout, not before
+// its pong was due.
 func TestKeepaliveTimeout(t *testing.T) {
-	c := actortest.New(t, &script{}, actortest.WithConnOptions(actor.WithKeepalive(20*time.Millisecond, 20*time.Millisecond)))
+	const interval, pongTimeout = 50 * time.Millisecond, 300 * time.Millisecond
+	start := time.Now()
+	c := actortest.New(t, &script{}, actortest.WithConnOptions(actor.WithKeepalive(interval, pongTimeout)))
 	got, err := c.Next()
 	require.NoError(t, err)
 	assert.Equal(t, actor.PingMessage, got.Frame.Type)
-	// No pong: the connection gives up.
-	reason := c.ExpectClose(actor.CloseGoingAway)
-	assert.Equal(t, "keepalive timeout", reason)
+	// No pong: the connection gives up. (Next, not ExpectClose, which
+	// would skip pings for as long as they come.)
+	got, err = c.Next()
+	require.NoError(t, err)
+	require.True(t, got.Close, "after an unanswered ping: %v", got)
+	assert.Equal(t, actor.CloseGoingAway, got.Code)
+	assert.Equal(t, "keepalive timeout", got.Reason)
+	assert.GreaterOrEqual(t, time.Since(start), interval+pongTimeout, "closed before the pong was due")
 	c.PeerClose(actor.CloseGoingAway, "")
 	r := c.Terminated()
 	assert.Equal(t, actor.ReasonTimeout, r.Kind)
 	assert.ErrorIs(t, r.Err, actor.ErrKeepaliveTimeout)
 }
 
-func TestKeepaliveKeptAliveByPongs(t *testing.T) {
-	c := actortest.New(t, &script{}, actortest.WithConnOptions(actor.WithKeepalive(10*time.Millisecond, 10*time.Millisecond)))
-	for range 10 {
-		got, err := c.Next()
-		require.NoError(t, err)
-		require.Equal(t, actor.PingMessage, got.Frame.Type, "got %v", got)
-		c.Pong("")
+// A peer that answers every ping, with a pong or with any other frame,
+// keeps its connection through several pong deadlines. A ping after the
+// first goes out only once the deadline of the one before it passed with
+// an answer seen, so three pings are two deadlines passed; a message then
+// still makes the round trip, with no close frame before it.
+func TestKeepaliveKeptAlive(t *testing.T) {
+	const interval, pongTimeout = 50 * time.Millisecond, 250 * time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		answer func(c *actortest.Conn, ping int)
+	}{
+		{"pongs", func(c *actortest.Conn, _ int) { c.Pong("") }},
+		{"data", func(c *actortest.Conn, ping int) { c.InText(fmt.Sprint("answer ", ping)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := actortest.New(t, &script{}, actortest.WithConnOptions(actor.WithKeepalive(interval, pongTimeout)))
+			for ping := 1; ping <= 3; {
+				got, err := c.Next()
+				require.NoError(t, err)
+				require.False(t, got.Close, "closed after %d pings: %v", ping-1, got)
+				if got.Frame.Type != actor.PingMessage {
+					continue // the echo of a data answer
+				}
+				tc.answer(c, ping)
+				ping++
+			}
+			c.InText("still open")
+			for {
+				got, err := c.NextData()
+				require.NoError(t, err)
+				require.False(t, got.Close, "closed after 3 pings: %v", got)
+				if string(got.Frame.Data) == "still open" {
+					break
+				}
+				require.True(t, strings.HasPrefix(string(got.Frame.Data), "answer "), "unexpected %v", got)
+			}
+		})
 	}
-	assert.Equal(t, 0, c.TerminateCalls())
 }
 
 // A backlog that overflows under the default policy closes with 1013,

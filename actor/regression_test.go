@@ -146,9 +146,9 @@ func TestReaderStopsWhileActorBusyAndKeepsOrder(t *testing.T) {
 	require.NoError(t, err)
 
 	tr.deliver(t, "before")
-	require.Equal(t, "before", <-got)
+	require.Equal(t, "before", recv(t, got, "the first frame"))
 	sys.Root.Send(pid, "hold on")
-	<-busy
+	recv(t, busy, "HandleInfo")
 	// The reader takes frames until its queue is full, then blocks inside
 	// deliver with one more in hand.
 	sent := make(chan struct{})
@@ -174,7 +174,7 @@ func TestReaderStopsWhileActorBusyAndKeepsOrder(t *testing.T) {
 			t.Fatalf("frame %d was not handled", i)
 		}
 	}
-	<-sent
+	recv(t, sent, "the end of the sender")
 }
 
 // countingTransport delivers the frames sent on next and counts the

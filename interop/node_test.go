@@ -397,10 +397,12 @@ func TestNodeClient(t *testing.T) {
 	})
 
 	t.Run("server pings, node pongs", func(t *testing.T) {
-		// Node sends no data, only its automatic pongs, and waits for 10
-		// pings: the connection outlives 10 pong timeouts on pongs alone.
-		// (protows pings every max(interval, pongTimeout), so keep them equal.)
-		const interval, pongTimeout, pings = 100 * time.Millisecond, 100 * time.Millisecond, 10
+		// Node sends no data, only its automatic pongs, and waits for 4
+		// pings. protows pings every max(interval, pongTimeout), and a ping
+		// after the first only once the one before it was answered in time:
+		// the connection outlives 3 pong timeouts on pongs alone. Each pong
+		// has 250 ms, which Node on a loaded machine does not miss.
+		const interval, pongTimeout, pings = 50 * time.Millisecond, 250 * time.Millisecond, 4
 		rec, url := echoServer(t, wsactor.WithKeepalive(interval, pongTimeout))
 		events := runClient(t, url, await("ping", pings), closeWith(actor.CloseNormal, ""), await("close", 1))
 

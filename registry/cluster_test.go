@@ -184,7 +184,11 @@ func checkTwoMembers(t *testing.T, a, b *member) {
 		return err != nil
 	}, 10*time.Second, 10*time.Millisecond)
 	t.Logf("B's names left A's view %v after B began to shut down", time.Since(start).Round(time.Millisecond))
-	<-stopped
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("member B did not shut down within 30 s")
+	}
 	// A's own names survive (re-claimed if their grain lived on B).
 	require.NoError(t, a.reg.SendTo(ctx, "alice", actor.Text("still here")))
 	assert.Equal(t, "still here", readWS(t, alice))

@@ -106,19 +106,32 @@ func TestClientThroughProxy(t *testing.T) {
 	assert.Equal(t, int32(1), tunnels.Load())
 }
 
+// A client pings; a server that reads but never answers is dropped with a
+// timeout, not before the pong was due, and the client reconnects.
 func TestClientKeepaliveTimeoutReconnects(t *testing.T) {
+	const interval, pongTimeout = 50 * time.Millisecond, 300 * time.Millisecond
 	sys := newSystem(t)
 	p := newPeerServer(t, nil)
 	f := newFeed()
-	c, err := wsactor.SpawnClient(sys, p.url, f,
-		wsactor.WithKeepalive(20*time.Millisecond, 20*time.Millisecond),
-		wsactor.WithCloseTimeout(50*time.Millisecond),
+	start := time.Now()
+	spawnClient(t, sys, p.url, f,
+		wsactor.WithKeepalive(interval, pongTimeout),
+		wsactor.WithCloseTimeout(100*time.Millisecond),
 		wsactor.WithReconnect(fastPolicy()))
-	require.NoError(t, err)
-	defer c.Close(t.Context())
-	p.accept(t) // never reads, so never answers pings
+	srv := p.accept(t)
+	pings := make(chan string, 10)
+	srv.SetPingHandler(func(s string) error { pings <- s; return nil }) // seen, never answered
+	go func() {
+		for {
+			if _, _, err := srv.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	recv(t, pings, "ping from the client")
 	r := recv(t, f.disconnect, "disconnect")
 	assert.Equal(t, actor.ReasonTimeout, r.Kind)
 	assert.ErrorIs(t, r.Err, actor.ErrKeepaliveTimeout)
+	assert.GreaterOrEqual(t, time.Since(start), interval+pongTimeout, "dropped before the pong was due")
 	p.accept(t)
 }

@@ -305,7 +305,7 @@ func TestClientBudgetStops(t *testing.T) {
 	assert.Equal(t, "budget", e.Why)
 	r := recv(t, f.terminated, "terminate")
 	assert.Equal(t, actor.ReasonError, r.Kind)
-	<-c.Done()
+	recv(t, c.Done(), "end of the client actor")
 	assert.Equal(t, int32(4), p.attempts.Load())
 	assert.Equal(t, r, c.Reason())
 }
@@ -323,12 +323,16 @@ func TestClientAttemptsResetAfterStablePeriod(t *testing.T) {
 	})
 	policy := fastPolicy()
 	policy.StablePeriod = 50 * time.Millisecond
-	spawnClient(t, sys, p.url, newFeed(), wsactor.WithReconnect(policy))
+	f := newFeed()
+	spawnClient(t, sys, p.url, f, wsactor.WithReconnect(policy))
 	assert.Equal(t, 1, recv(t, ev, "decision").Attempt)
 	assert.Equal(t, 2, recv(t, ev, "decision").Attempt)
 	refusing.Store(false)
 	srv := p.accept(t)
-	// Up for longer than the stable period, then dropped: counting starts over.
+	// Up for longer than the stable period, then dropped: counting starts
+	// over. The client counts its uptime from before HandleConnect, so the
+	// period is waited out from there, not from the server's accept.
+	recv(t, f.connected, "connect")
 	stable := time.After(policy.StablePeriod + 10*time.Millisecond)
 	select {
 	case e := <-ev:
@@ -364,7 +368,7 @@ func TestClientTerminalCloseCodes(t *testing.T) {
 			r = recv(t, f.terminated, "terminate")
 			assert.Equal(t, actor.ReasonRemote, r.Kind)
 			assert.Equal(t, actor.CloseCode(tc.code), r.Code)
-			<-c.Done()
+			recv(t, c.Done(), "end of the client actor")
 			assert.Equal(t, int32(1), p.attempts.Load(), "no reconnect after %d", tc.code)
 		})
 	}
@@ -379,7 +383,7 @@ func TestClientHandlerDecisions(t *testing.T) {
 		c := spawnClient(t, sys, p.url, f, wsactor.WithReconnect(fastPolicy()))
 		require.NoError(t, p.accept(t).NetConn().Close())
 		recv(t, f.terminated, "terminate")
-		<-c.Done()
+		recv(t, c.Done(), "end of the client actor")
 		assert.Equal(t, int32(1), p.attempts.Load())
 	})
 	t.Run("after", func(t *testing.T) {
@@ -453,9 +457,7 @@ func TestClientWithoutHoldReportsDisconnected(t *testing.T) {
 	policy := fastPolicy()
 	policy.Backoff.Min, policy.Backoff.Max = time.Hour, time.Hour
 	c := spawnClient(t, sys, p.url, newFeed(), wsactor.WithReconnect(policy))
-	err := c.Send(actor.Text("x"))
-	assert.ErrorIs(t, err, actor.ErrDisconnected)
-	assert.True(t, errors.Is(err, actor.ErrDisconnected))
+	assert.ErrorIs(t, c.Send(actor.Text("x")), actor.ErrDisconnected)
 }
 
 func TestClientCloseWhileWaitingToReconnect(t *testing.T) {
@@ -513,7 +515,7 @@ func TestClientBudgetAppliesToHandlerDecisions(t *testing.T) {
 	e := recv(t, ev, "decision")
 	assert.Equal(t, supervision.Stop, e.Directive)
 	assert.Equal(t, "budget", e.Why)
-	<-c.Done()
+	recv(t, c.Done(), "end of the client actor")
 }
 
 // A failed callback closes its socket with 1011 and the client reconnects;

@@ -255,14 +255,24 @@ func TestConformanceUnresponsivePeers(t *testing.T) {
 		assert.Equal(t, actor.ReasonNormal, ev.reason(t).Kind)
 	})
 	t.Run("half open", func(t *testing.T) {
+		const interval, pongTimeout = 50 * time.Millisecond, 300 * time.Millisecond
 		ev := newEvents()
-		e := echoEnv(t, ev, wsactor.WithKeepalive(50*time.Millisecond, 50*time.Millisecond), wsactor.WithCloseTimeout(100*time.Millisecond))
+		e := echoEnv(t, ev, wsactor.WithKeepalive(interval, pongTimeout), wsactor.WithCloseTimeout(100*time.Millisecond))
+		start := time.Now()
 		nc, br, _ := rawConn(t, e, "")
 		// The peer is gone without a word: nothing read, nothing answered.
 		r := ev.reason(t)
 		assert.Equal(t, actor.ReasonTimeout, r.Kind)
 		assert.ErrorIs(t, r.Err, actor.ErrKeepaliveTimeout)
+		assert.GreaterOrEqual(t, time.Since(start), interval+pongTimeout, "dropped before the pong was due")
+		// What the server sent meanwhile: one ping (one is outstanding at a
+		// time), then the close frame that says why.
 		frames, code, _ := serverFrames(t, br, nc, time.Second)
-		assert.Equal(t, 1001, code, "frames: %v", frames)
+		var ops []byte
+		for _, f := range frames {
+			ops = append(ops, f.op)
+		}
+		assert.Equal(t, []byte{opPing, opClose}, ops, "frames: %v", frames)
+		assert.Equal(t, 1001, code)
 	})
 }

@@ -92,6 +92,7 @@ type probe struct {
 	init    func(c *actor.Context) error
 	in      func(c *actor.Context, f actor.Frame) error
 	info    func(c *actor.Context, msg any) error
+	control func(c *actor.Context, f actor.Frame) error // nil: report f on ev.controls
 	ev      *events
 }
 
@@ -136,7 +137,10 @@ func (p *probe) HandleInfo(c *actor.Context, msg any) error {
 	return nil
 }
 
-func (p *probe) HandleControl(_ *actor.Context, f actor.Frame) error {
+func (p *probe) HandleControl(c *actor.Context, f actor.Frame) error {
+	if p.control != nil {
+		return p.control(c, f)
+	}
 	p.ev.controls <- f
 	return nil
 }
@@ -273,8 +277,12 @@ func TestOrigins(t *testing.T) {
 		{"", true},
 		{"http://" + host, true},
 		{"https://app.example.com", true},
+		{"https://APP.Example.COM", true},
 		{"http://localhost:3000", true},
 		{"https://evil.com", false},
+		{"https://example.com", false},
+		{"https://app.example.com:8443", false},
+		{"http://localhost", false},
 		{"https://example.com.evil.com", false},
 		{"null", false},
 	} {
@@ -438,16 +446,24 @@ func TestPingIsAnsweredAndSeen(t *testing.T) {
 	default:
 		t.Fatal("no pong before the echo")
 	}
-	f := <-ev.controls
+	f := recv(t, ev.controls, "ping in HandleControl")
 	assert.Equal(t, actor.PingMessage, f.Type)
 	assert.Equal(t, "hi", string(f.Data))
 }
 
+// A peer that answers pings stays connected through several keepalive
+// rounds; one that never answers is dropped with a timeout, and told why.
+// The pong timeout, longer than the interval, sets the pace: a ping every
+// 250 ms, each with 250 ms to be answered, which a loaded machine does not
+// miss.
 func TestKeepalive(t *testing.T) {
+	const interval, pongTimeout = 50 * time.Millisecond, 250 * time.Millisecond
 	ev := newEvents()
-	e := echoEnv(t, ev, wsactor.WithKeepalive(30*time.Millisecond, 30*time.Millisecond), wsactor.WithCloseTimeout(100*time.Millisecond))
+	e := newEnv(t, func() actor.Handler {
+		return &probe{ev: ev, info: func(c *actor.Context, msg any) error { return c.Push(actor.Text(msg.(string))) }}
+	}, wsactor.WithKeepalive(interval, pongTimeout), wsactor.WithCloseTimeout(100*time.Millisecond))
 
-	// A client that reads answers pings (gorilla's default ping handler) and stays.
+	// A client that reads answers pings and stays.
 	alive := e.dial(t, nil)
 	alivePID := ev.pid(t)
 	pings := make(chan struct{}, 100)
@@ -455,34 +471,47 @@ func TestKeepalive(t *testing.T) {
 		pings <- struct{}{}
 		return alive.WriteControl(websocket.PongMessage, []byte(s), time.Now().Add(wait))
 	})
+	texts := make(chan string, 10)
 	go func() {
 		for {
-			if _, _, err := alive.ReadMessage(); err != nil {
+			_, data, err := alive.ReadMessage()
+			if err != nil {
 				return
 			}
+			texts <- string(data)
 		}
 	}()
 
-	// A client that never reads never pongs: it is dropped.
-	e.dial(t, nil)
-	deadPID := ev.pid(t)
+	// A client that never reads never pongs: it is dropped, not before its
+	// pong was due, and its close frame says why.
+	start := time.Now()
+	dead := e.dial(t, nil)
+	ev.pid(t)
 	r := ev.reason(t)
 	assert.Equal(t, actor.ReasonTimeout, r.Kind)
 	assert.ErrorIs(t, r.Err, actor.ErrKeepaliveTimeout)
+	assert.GreaterOrEqual(t, time.Since(start), interval+pongTimeout, "dropped before its pong was due")
+	dead.SetPingHandler(func(string) error { return nil }) // reading now must not answer the old ping
+	ce := readClose(t, dead)
+	assert.Equal(t, websocket.CloseGoingAway, ce.Code)
+	assert.Equal(t, "keepalive timeout", ce.Text)
 
-	for range 5 {
-		select {
-		case <-pings:
-		case <-time.After(wait):
-			t.Fatal("no ping")
-		}
+	// A ping after the first goes out only once the one before it was
+	// answered in time: three pings are two rounds passed.
+	for i := range 3 {
+		recv(t, pings, fmt.Sprint("ping ", i+1, " to the answering client"))
 	}
+	e.sys.Root.Send(alivePID, "still connected")
+	assert.Equal(t, "still connected", recv(t, texts, "message to the answering client"))
 	select {
 	case r := <-ev.reasons:
 		t.Fatalf("the answering client was dropped too: %v", r)
 	default:
 	}
-	assert.NotEqual(t, alivePID.Id, deadPID.Id)
+	require.Eventually(t, func() bool {
+		n, err := e.srv.Connections(context.Background())
+		return err == nil && n == 1
+	}, wait, time.Millisecond, "only the answering client is left")
 }
 
 func TestHandleInfoFromAnotherActor(t *testing.T) {
@@ -618,7 +647,7 @@ func TestShutdown(t *testing.T) {
 				require.NoError(t, e.srv.Shutdown(ctx))
 			}
 			for range conns {
-				assert.Equal(t, want, <-codes)
+				assert.Equal(t, want, recv(t, codes, "close frame at a client"))
 				r := ev.reason(t)
 				assert.Equal(t, kind, r.Kind)
 				assert.Equal(t, actor.CloseCode(want), r.Code)

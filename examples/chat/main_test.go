@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -35,7 +36,12 @@ func launchChat(t *testing.T, args ...string) (ready func() string, stop func() 
 	go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), out, io.Discard) }()
 	stop = sync.OnceValue(func() error {
 		cancel()
-		return <-done
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			return errors.New("the chat server did not stop within 10 s")
+		}
 	})
 	t.Cleanup(func() { _ = stop() })
 	ready = func() string {
