@@ -108,8 +108,8 @@ var (
 // then the client's close 1000. It goes by RFC 6455: the first frame that
 // fails or closes the connection decides. Where the RFC leaves the server a
 // choice, each choice is in the set: refusing a length not in its shortest
-// form (1002), or failing as soon as a fragmented text can no longer become
-// valid UTF-8 (1007).
+// form (1002). A fragmented text that can no longer become valid UTF-8
+// fails at once (1007), as protows checks text as it arrives.
 func serverOutcomes(fs []fuzzFrame, readLimit int) []outcome {
 	var may []outcome
 	decided := func(o ...outcome) []outcome { return append(may, o...) }
@@ -151,7 +151,7 @@ func serverOutcomes(fs []fuzzFrame, readLimit int) []outcome {
 		if text {
 			buf = append(buf, f.payload...)
 			if !validUTF8Prefix(buf) {
-				may = append(may, badUTF8)
+				return decided(badUTF8) // protows checks text as it arrives
 			}
 		}
 		if size > readLimit {
@@ -173,9 +173,9 @@ func closeOutcomes(p []byte) []outcome {
 	case 0:
 		return []outcome{{actor.ReasonRemote, actor.CloseNoStatus}}
 	case 1:
-		// A body starts with a 2-byte code; gorilla reads one byte as no
-		// body at all.
-		return []outcome{protocolError, {actor.ReasonRemote, actor.CloseNoStatus}}
+		// A body starts with a 2-byte code: one byte is a broken body (gorilla
+		// alone would read it as no body at all; protows looks at the length).
+		return []outcome{protocolError}
 	}
 	code := actor.CloseCode(binary.BigEndian.Uint16(p))
 	textOK := utf8.Valid(p[2:])
