@@ -47,7 +47,7 @@ var page embed.FS
 // no external service: proto.actor's automanaged provider checks every
 // node's health over HTTP on its cluster port + 1. The cluster registry
 // then spans all members.
-func joinCluster(sys *protoactor.ActorSystem, self, peers string) (*registry.Cluster, func(), error) {
+func joinCluster(sys *protoactor.ActorSystem, self, peers string, formation int) (*registry.Cluster, func(), error) {
 	host, port, err := hostPort(self)
 	if err != nil {
 		return nil, nil, fmt.Errorf("-cluster: %w", err)
@@ -75,10 +75,13 @@ func joinCluster(sys *protoactor.ActorSystem, self, peers string) (*registry.Clu
 	provider := automanaged.NewWithTesting(time.Second, port+1, health, checks...)
 	c = cluster.New(sys, cluster.Configure(clusterName, provider, disthash.New(),
 		remote.Configure(host, port), cluster.WithKinds(registry.Kinds()...)))
+	if formation <= 0 {
+		formation = len(checks)
+	}
 	formed := make(chan struct{})
 	var once sync.Once
 	sub := sys.EventStream.Subscribe(func(evt any) {
-		if t, ok := evt.(*cluster.ClusterTopology); ok && len(t.GetMembers()) >= len(checks) {
+		if t, ok := evt.(*cluster.ClusterTopology); ok && len(t.GetMembers()) >= formation {
 			once.Do(func() { close(formed) })
 		}
 	})
@@ -128,6 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address to listen on (port 0 picks a free one)")
 	clusterAddr := fs.String("cluster", "", "this node's cluster address HOST:PORT; turns on cluster mode (membership checks also use PORT+1)")
 	peers := fs.String("peers", "", "the other nodes' cluster addresses, HOST:PORT,HOST:PORT")
+	formation := fs.Int("formation", 0, "in cluster mode, the number of members (this one included) to wait for before serving, at most 10 s; 0: all of -peers and this one")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -144,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer local.Stop()
 		reg = local
 	} else {
-		node, stop, err := joinCluster(sys, *clusterAddr, *peers)
+		node, stop, err := joinCluster(sys, *clusterAddr, *peers, *formation)
 		if err != nil {
 			return err
 		}
