@@ -10,521 +10,1018 @@ import (
 	protoactor "github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
 
+	"github.com/protows/protows/actor"
 	"github.com/protows/protows/registry/registrypb"
 )
 
-const (
-	// NameKind is the cluster kind of the grains that hold names.
-	NameKind = "protows-name"
-	// nodeActor is the name of the registry actor every member runs.
-	nodeActor = "protows-registry"
-	// defaultTimeout bounds a call whose context has no deadline.
-	defaultTimeout = 5 * time.Second
-)
+// replicaName is the name of the registry actor every member runs; other
+// members address it by this name at the member's address.
+const replicaName = "protows-registry"
 
-// Kinds returns the cluster kinds a cluster registry needs. Pass them to
-// cluster.WithKinds on every member, before the member starts:
-//
-//	cluster.Configure("chat", provider, disthash.New(), remoteConfig,
-//		cluster.WithKinds(registry.Kinds()...))
-func Kinds() []*cluster.Kind {
-	return []*cluster.Kind{cluster.NewKind(NameKind, protoactor.PropsFromProducer(func() protoactor.Actor { return &nameGrain{} }))}
-}
+// snapshotPart is the number of entries in one part of a snapshot: parts
+// stay far below gRPC's 4 MB message limit.
+const snapshotPart = 4096
 
-// Cluster is a [Registry] across the members of a proto.actor cluster.
+// Cluster is a [Registry] across the members of a proto.actor cluster,
+// replicated on every member and read locally.
 //
-// Names: each name is a cluster identity of kind [NameKind], a small grain
-// that holds its owner's PID and watches it. A name is released when its
-// owner stops or its owner's member leaves the cluster. When a member
-// leaves, the grains it hosted are gone; every member re-claims the names
-// of its own actors on each topology change, so a name is unknown for at
-// most the time the cluster takes to notice the member left plus one
-// request.
+// Every member holds a copy of the whole directory: names (name → holder)
+// and groups (group → members). The member an actor runs on speaks for
+// that actor's entries: it records them and sends each change to every
+// other member over proto.actor's remote, numbered, so that a member that
+// misses one notices and asks for a full copy. A member that joins asks
+// each peer for its entries; a member that leaves the cluster topology
+// (gracefully, or declared gone by the cluster provider) has its entries
+// dropped everywhere. Membership is proto.actor's cluster topology.
 //
-// Groups: every member runs a registry actor that keeps its own actors'
-// memberships. Publish goes to the registry actor of every member the
-// cluster lists, which hands the message to its local members; a member
-// that leaves takes its members with it. Messages from one publisher reach
-// each member in order.
+// Reads are local. Lookup, Members, SendTo and Publish read this member's
+// copy and send at once, with no request over the network: SendTo sends
+// one message to the holder's member, Publish one message to each member
+// that has members of the group. Register, Unregister, Join and Leave are
+// answered by this member's registry actor without waiting for any other
+// member. A member that hangs, dies or is cut off therefore delays no
+// traffic between the others.
 //
-// Messages cross nodes as protobuf: actor.Frame, *actor.CloseRequest and
-// the user's own protobuf messages are carried in an envelope (see
-// registrypb) and delivered unwrapped. Anything else is refused with
-// ErrNotSerializable.
+// # Consistency
+//
+// The directory is eventually consistent. A change reaches the other
+// members after one message between members (well under 50 ms on a LAN);
+// until then they answer from what they had. A name is unique once the
+// members have heard of each other's claims: two members can give one name
+// to two actors within that window, or on the two sides of a partition.
+// When the claims meet, every member picks the same winner by the conflict
+// policy ([Reject]: the earlier claim; [Replace]: the newer), whatever the
+// order the claims arrive in, and the member of the losing actor sends it
+// an *actor.CloseRequest (a connection closes with its code) and logs the
+// conflict.
+//
+// # Failures
+//
+// A dead member's names and memberships stop resolving when the cluster
+// provider declares it gone: with the automanaged provider, within about
+// its refresh interval plus the failed health check (about 1-3 s with a
+// 1 s refresh); with etcd, when its lease expires (about 3 s). A member
+// that hangs keeps its entries until then. A SendTo or Publish to an actor
+// on a hanging member does not block: the message waits in proto.actor's
+// queue for that member and is delivered if the member resumes before it
+// is declared gone, and dropped (a dead letter) if it is declared gone.
+// proto.actor never lets a member it declared gone back in; such a member
+// must restart, and then joins as a new member and resyncs. A member that
+// restarts on the same address replaces its old entries as soon as the
+// others hear from it.
+//
+// # Messages
+//
+// Messages cross members as protobuf: actor.Frame, *actor.CloseRequest and
+// the user's own protobuf messages travel in an envelope (see registrypb)
+// and are delivered as themselves. Anything else is refused with
+// [ErrNotSerializable], and so are proto.actor's own messages (PoisonPill,
+// Stop, Watch, ...): a member never delivers them to an actor on behalf of
+// another. A member only accepts deliveries for actors that hold a name or
+// a membership in its registry.
 type Cluster struct {
 	c      *cluster.Cluster
 	sys    *protoactor.ActorSystem
-	node   *protoactor.PID
+	self   string // this member's address
+	member string // this member's id
 	cfg    *config
+	dir    *directory
+	pid    *protoactor.PID
 	done   chan struct{}
-	claims sync.WaitGroup // re-claims under way
+	synced chan struct{}
 }
 
 var _ Registry = (*Cluster)(nil)
 
-// NewCluster starts the registry on this member. Call it once per member
-// (its registry actor has a fixed name, so that other members can address
-// it), after StartMember, with the same options on every member.
+// NewCluster starts the registry on this member. Call it once per member,
+// after StartMember, with the same options on every member. It does not
+// wait for the other members' entries: see [Cluster.WaitSynced].
 func NewCluster(c *cluster.Cluster, opts ...Option) (*Cluster, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	r := &Cluster{c: c, sys: c.ActorSystem, cfg: cfg, done: make(chan struct{})}
-	n := &node{r: r, groups: map[string]map[key]*protoactor.PID{}, held: ledger{}, names: map[string]*protoactor.PID{}}
-	pid, err := r.sys.Root.SpawnNamed(protoactor.PropsFromProducer(func() protoactor.Actor { return n }), nodeActor)
+	r := &Cluster{
+		c: c, sys: c.ActorSystem, self: c.ActorSystem.Address(), member: c.ActorSystem.ID, cfg: cfg,
+		dir: newDirectory(cfg.conflict.replace), done: make(chan struct{}), synced: make(chan struct{}),
+	}
+	rep := newReplica(r)
+	pid, err := r.sys.Root.SpawnNamed(protoactor.PropsFromProducer(func() protoactor.Actor { return rep }), replicaName)
 	if err != nil {
 		return nil, fmt.Errorf("protows: starting the cluster registry: %w", err)
 	}
-	r.node = pid
+	r.pid = pid
 	return r, nil
 }
 
-// Stop stops this member's registry actor: its actors' memberships go
-// with it.
+// WaitSynced waits until this member has the entries of every member that
+// was in the cluster topology when the registry started (or has left it
+// since). A member that serves users before then answers from a partial
+// directory.
+func (r *Cluster) WaitSynced(ctx context.Context) error {
+	select {
+	case <-r.synced:
+		return nil
+	case <-r.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop stops this member's registry actor. The other members drop its
+// entries when it leaves the cluster topology.
 func (r *Cluster) Stop() {
-	r.sys.Root.Stop(r.node)
+	r.sys.Root.Stop(r.pid)
 	<-r.done
-	r.claims.Wait()
 }
 
-func nodePID(address string) *protoactor.PID { return protoactor.NewPID(address, nodeActor) }
+func replicaAt(address string) *protoactor.PID { return protoactor.NewPID(address, replicaName) }
 
-func timeout(ctx context.Context) time.Duration {
-	if d, ok := ctx.Deadline(); ok {
-		return max(time.Until(d), time.Millisecond)
+// write asks this member's registry actor to change its entries.
+func (r *Cluster) write(ctx context.Context, w *write) error {
+	w.reply = make(chan error, 1)
+	select {
+	case <-r.done:
+		return ErrStopped
+	default:
 	}
-	return defaultTimeout
+	r.sys.Root.Send(r.pid, w)
+	select {
+	case err := <-w.reply:
+		return err
+	case <-r.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-// grain sends msg to the grain of name and returns its answer.
-func (r *Cluster) grain(ctx context.Context, name string, msg any) (any, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+func (r *Cluster) local(pid *protoactor.PID) error {
+	if pid.Address != r.self {
+		return fmt.Errorf("%w: %s is on %s, this member is %s", ErrNotLocal, pid.Id, pid.Address, r.self)
 	}
-	res, err := r.c.Request(name, NameKind, msg)
-	if err != nil {
-		return nil, fmt.Errorf("protows: registry request for %q: %w", name, err)
-	}
-	return res, nil
+	return nil
 }
 
-// Register gives pid the name across the cluster (see [Registry]).
+// Register gives pid, an actor of this member, the name (see [Registry]
+// and the consistency model above).
 func (r *Cluster) Register(ctx context.Context, name string, pid *protoactor.PID) error {
 	if err := validEntry("name", name, pid); err != nil {
 		return err
 	}
-	res, err := r.grain(ctx, name, &registrypb.Claim{Name: name, Owner: pid, Replace: r.cfg.conflict.replace, Code: uint32(r.cfg.conflict.code), Reason: r.cfg.conflict.reason})
-	if err != nil {
+	if err := r.local(pid); err != nil {
 		return err
 	}
-	cr, ok := res.(*registrypb.ClaimResponse)
-	if !ok {
-		return fmt.Errorf("protows: unexpected registry answer %T", res)
-	}
-	if !cr.GetOk() {
-		return ErrNameTaken
-	}
-	if pid.Address == r.sys.Address() {
-		// This member re-claims it after topology changes.
-		r.sys.Root.Send(r.node, &track{name: name, pid: pid})
-	}
-	return nil
+	return r.write(ctx, &write{op: opRegister, key: name, pid: pid})
 }
 
 // Unregister releases the name if pid holds it.
 func (r *Cluster) Unregister(ctx context.Context, name string, pid *protoactor.PID) error {
-	res, err := r.grain(ctx, name, &registrypb.Release{Owner: pid})
-	if err != nil {
+	if err := validEntry("name", name, pid); err != nil {
 		return err
 	}
-	r.sys.Root.Send(r.node, &untrack{name: name, pid: pid})
-	if rr, ok := res.(*registrypb.ReleaseResponse); ok && rr.GetNotOwner() {
-		return ErrNotOwner
-	}
-	return nil
-}
-
-// Lookup returns the holder of name.
-func (r *Cluster) Lookup(ctx context.Context, name string) (*protoactor.PID, error) {
-	res, err := r.grain(ctx, name, &registrypb.Lookup{})
-	if err != nil {
-		return nil, err
-	}
-	lr, ok := res.(*registrypb.LookupResponse)
-	if !ok || lr.GetOwner() == nil {
-		return nil, ErrNotFound
-	}
-	return lr.GetOwner(), nil
-}
-
-// SendTo delivers msg to the holder of name, on whatever member it runs.
-func (r *Cluster) SendTo(ctx context.Context, name string, msg any) error {
-	env, err := wrap(msg)
-	if err != nil {
+	if err := r.local(pid); err != nil {
 		return err
 	}
-	res, err := r.grain(ctx, name, &registrypb.Deliver{Msg: env})
-	if err != nil {
-		return err
-	}
-	if dr, ok := res.(*registrypb.DeliverResponse); !ok || !dr.GetDelivered() {
-		return ErrNotFound
-	}
-	return nil
+	return r.write(ctx, &write{op: opUnregister, key: name, pid: pid})
 }
 
-// nodeCall asks the registry actor at address.
-func (r *Cluster) nodeCall(ctx context.Context, address string, msg any) (any, error) {
-	res, err := r.sys.Root.RequestFuture(nodePID(address), msg, timeout(ctx)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("protows: registry of member %s: %w", address, err)
-	}
-	return res, nil
-}
-
-// Join adds pid to group; the membership is kept by the registry actor of
-// pid's member.
+// Join adds pid, an actor of this member, to group.
 func (r *Cluster) Join(ctx context.Context, group string, pid *protoactor.PID) error {
 	if err := validEntry("group", group, pid); err != nil {
 		return err
 	}
-	_, err := r.nodeCall(ctx, pid.Address, &registrypb.Join{Group: group, Member: pid})
-	return err
+	if err := r.local(pid); err != nil {
+		return err
+	}
+	return r.write(ctx, &write{op: opJoin, key: group, pid: pid})
 }
 
 // Leave removes pid from group.
 func (r *Cluster) Leave(ctx context.Context, group string, pid *protoactor.PID) error {
-	_, err := r.nodeCall(ctx, pid.Address, &registrypb.Leave{Group: group, Member: pid})
-	return err
+	if err := validEntry("group", group, pid); err != nil {
+		return err
+	}
+	if err := r.local(pid); err != nil {
+		return err
+	}
+	return r.write(ctx, &write{op: opLeave, key: group, pid: pid})
 }
 
-// Publish sends msg to every member of group on every member of the
-// cluster. It does not wait for delivery.
-func (r *Cluster) Publish(ctx context.Context, group string, msg any) error {
+// Lookup returns the holder of name, from this member's copy.
+func (r *Cluster) Lookup(ctx context.Context, name string) (*protoactor.PID, error) {
+	if pid := r.dir.holder(name); pid != nil {
+		return pid, nil
+	}
+	return nil, ErrNotFound
+}
+
+// SendTo sends msg to the holder of name, wherever it runs, without
+// waiting for any other member. It returns ErrNotFound if this member's
+// copy has no holder.
+func (r *Cluster) SendTo(ctx context.Context, name string, msg any) error {
+	if err := sendable(msg); err != nil {
+		return err
+	}
+	pid := r.dir.holder(name)
+	if pid == nil {
+		return ErrNotFound
+	}
+	if pid.Address == r.self {
+		r.sys.Root.Send(pid, msg)
+		return nil
+	}
 	env, err := wrap(msg)
 	if err != nil {
 		return err
 	}
-	r.sys.Root.Send(r.node, &registrypb.Forward{Publish: &registrypb.Publish{Group: group, Msg: env}})
+	r.sys.Root.Send(replicaAt(pid.Address), &registrypb.DeliverTo{Id: pid.Id, Msg: env})
 	return nil
 }
 
-// Members returns the members of group across the cluster, asking every
-// member's registry actor; members that do not answer in time are left out.
-func (r *Cluster) Members(ctx context.Context, group string) ([]*protoactor.PID, error) {
-	q := &addressesAsk{reply: make(chan []string, 1)}
-	r.sys.Root.Send(r.node, q)
-	var addresses []string
-	select {
-	case addresses = <-q.reply:
-	case <-r.done:
-		return nil, ErrStopped
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// Publish sends msg to every member of group: directly to those on this
+// member, and once to each other member that has some, which hands it to
+// its own. Messages published by one caller reach each member in order.
+func (r *Cluster) Publish(ctx context.Context, group string, msg any) error {
+	if err := sendable(msg); err != nil {
+		return err
 	}
-	type answer struct {
-		pids []*protoactor.PID
-		err  error
+	local, remote := r.dir.route(group, r.self)
+	for _, pid := range local {
+		r.sys.Root.Send(pid, msg)
 	}
-	answers := make(chan answer, len(addresses))
-	for _, addr := range addresses {
-		go func() {
-			res, err := r.nodeCall(ctx, addr, &registrypb.MembersRequest{Group: group})
-			mr, _ := res.(*registrypb.MembersResponse)
-			answers <- answer{pids: mr.GetMembers(), err: err}
-		}()
+	if len(remote) == 0 {
+		return nil
 	}
-	var pids []*protoactor.PID
-	for range addresses {
-		a := <-answers
-		if a.err != nil {
-			r.sys.Logger().Debug("registry member did not answer", slog.Any("error", a.err))
-			continue
-		}
-		pids = append(pids, a.pids...)
+	env, err := wrap(msg)
+	if err != nil {
+		return err
 	}
-	return pids, nil
+	p := &registrypb.Publish{Group: group, Msg: env}
+	for _, addr := range remote {
+		r.sys.Root.Send(replicaAt(addr), p)
+	}
+	return nil
 }
 
-// Local messages to the node actor.
+// Members returns the members of group, from this member's copy.
+func (r *Cluster) Members(ctx context.Context, group string) ([]*protoactor.PID, error) {
+	return r.dir.members(group), nil
+}
+
+// Messages from the Cluster's methods to its registry actor.
 type (
-	track struct {
-		name string
-		pid  *protoactor.PID
+	write struct {
+		op    op
+		key   string
+		pid   *protoactor.PID
+		reply chan error
 	}
-	untrack struct {
-		name string
-		pid  *protoactor.PID
-	}
-	addressesAsk struct{ reply chan []string }
-	topology     struct{ t *cluster.ClusterTopology }
-	reclaim      struct{}
+	tick     struct{}
+	topology struct{ t *cluster.ClusterTopology }
 )
 
-// Re-claims follow a membership change twice: proto.actor's placement
-// stops moved grains on its own schedule, and a claim that reaches a grain
-// just before that is lost with it.
-var reclaimAfter = []time.Duration{300 * time.Millisecond, 2 * time.Second}
-
-// node is the registry actor of one member: its actors' group memberships,
-// the names they hold, and the cluster's member list.
-type node struct {
-	r         *Cluster
-	groups    map[string]map[key]*protoactor.PID
-	held      ledger
-	names     map[string]*protoactor.PID
-	addresses []string
-	sub       *eventstreamSub
-	timers    []*time.Timer // pending re-claims
+// peer is what this member knows of another: which process (member id) at
+// its address, the last of its changes applied, and a snapshot being
+// received.
+type peer struct {
+	address string
+	member  string
+	seq     uint64
+	asked   time.Time // when a snapshot was last asked for; zero: not waiting
+	snap    *snapshotBuf
 }
 
-func (n *node) Receive(ctx protoactor.Context) {
+type snapshotBuf struct {
+	member  string
+	seq     uint64
+	next    uint32
+	entries []*registrypb.Entry
+}
+
+// replica is the registry actor of one member. It alone changes the
+// directory; the Cluster's readers take its read lock.
+type replica struct {
+	r       *Cluster
+	dir     *directory
+	held    ledger           // this member's actors: their names and groups
+	seq     uint64           // this member's last change
+	clock   uint64           // hybrid logical clock, ns
+	peers   map[string]*peer // by address
+	members map[string]string
+	gone    map[string]bool // member ids that left the topology
+	waiting map[string]bool // addresses WaitSynced waits for
+	sub     *eventstreamSub
+	timer   *time.Timer
+	stopped bool
+	log     *slog.Logger
+}
+
+func newReplica(r *Cluster) *replica {
+	return &replica{
+		r: r, dir: r.dir, held: ledger{}, peers: map[string]*peer{}, members: map[string]string{},
+		gone: map[string]bool{}, waiting: map[string]bool{}, log: r.sys.Logger(),
+	}
+}
+
+func (n *replica) Receive(ctx protoactor.Context) {
 	switch m := ctx.Message().(type) {
 	case *protoactor.Started:
-		n.sub = subscribeTopology(ctx)
-		// The members known now; later changes arrive as topology events.
-		for _, m := range n.r.c.MemberList.Members().Members() {
-			n.addresses = append(n.addresses, m.Address())
-		}
-		if len(n.addresses) == 0 {
-			n.addresses = []string{ctx.ActorSystem().Address()}
-		}
+		n.start(ctx)
 	case *protoactor.Stopping:
+		n.stopped = true
 		n.sub.stop()
-		for _, t := range n.timers {
-			t.Stop()
-		}
+		n.timer.Stop()
 	case *protoactor.Stopped:
 		close(n.r.done)
+	case *write:
+		m.reply <- n.write(ctx, m)
+	case *protoactor.Terminated:
+		n.forget(ctx, m.Who)
 	case *topology:
 		n.onTopology(ctx, m.t)
-	case reclaim:
-		n.reclaim(ctx)
-	case *registrypb.Join:
-		n.join(ctx, m.GetGroup(), m.GetMember())
-		ctx.Respond(&registrypb.Ack{})
-	case *registrypb.Leave:
-		n.leave(m.GetGroup(), m.GetMember())
-		ctx.Respond(&registrypb.Ack{})
-	case *registrypb.Forward:
-		for _, addr := range n.addresses {
-			ctx.Send(nodePID(addr), m.GetPublish())
+	case tick:
+		if n.stopped {
+			return
 		}
-	case *registrypb.Publish:
-		msg := unwrap(m.GetMsg())
-		n.logUnknown(ctx, msg)
-		for _, pid := range n.groups[m.GetGroup()] {
-			ctx.Send(pid, msg)
-		}
+		n.digest(ctx)
+		sys, self := ctx.ActorSystem(), ctx.Self()
+		n.timer = time.AfterFunc(n.r.cfg.digest, func() { sys.Root.Send(self, tick{}) })
+	case *registrypb.Delta:
+		n.onDelta(ctx, m)
+	case *registrypb.Snapshot:
+		n.onSnapshot(ctx, m)
+	case *registrypb.SyncRequest:
+		n.onSyncRequest(ctx, m)
+	case *registrypb.Digest:
+		n.onDigest(ctx, m)
 	case *registrypb.DeliverTo:
-		msg := unwrap(m.GetMsg())
-		n.logUnknown(ctx, msg)
-		ctx.Send(m.GetTarget(), msg)
-	case *registrypb.MembersRequest:
-		var pids []*protoactor.PID
-		for _, pid := range n.groups[m.GetGroup()] {
-			pids = append(pids, pid)
-		}
-		ctx.Respond(&registrypb.MembersResponse{Members: pids})
-	case *track:
-		n.held.of(ctx, m.pid).names[m.name] = struct{}{}
-		n.names[m.name] = m.pid
-	case *untrack:
-		n.untrack(m.name, m.pid)
-	case *registrypb.Untrack:
-		n.untrack(m.GetName(), m.GetOwner())
-	case *addressesAsk:
-		m.reply <- append([]string(nil), n.addresses...)
-	case *protoactor.Terminated:
-		n.forget(m.Who)
+		n.onDeliver(ctx, m)
+	case *registrypb.Publish:
+		n.onPublish(ctx, m)
 	}
 }
 
-func (n *node) untrack(name string, pid *protoactor.PID) {
-	if owner, ok := n.names[name]; ok && owner.Equal(pid) {
-		delete(n.names, name)
-		if h, ok := n.held[keyOf(pid)]; ok {
-			delete(h.names, name)
+func (n *replica) start(ctx protoactor.Context) {
+	n.sub = subscribeTopology(ctx)
+	for _, m := range n.r.c.MemberList.Members().Members() {
+		if m.Address() != n.r.self {
+			n.members[m.Address()] = m.Id
+			n.waiting[m.Address()] = true
+			n.ask(ctx, m.Address())
 		}
 	}
+	n.checkSynced()
+	sys, self := ctx.ActorSystem(), ctx.Self()
+	n.timer = time.AfterFunc(n.r.cfg.digest, func() { sys.Root.Send(self, tick{}) })
 }
 
-func (n *node) logUnknown(ctx protoactor.Context, msg any) {
-	if u, ok := msg.(*UnknownMessage); ok {
-		ctx.Logger().Warn("protows registry: message of an unknown type; delivering UnknownMessage", slog.String("type", u.TypeURL), slog.Any("error", u.Err))
+// now advances the hybrid logical clock.
+func (n *replica) now() uint64 {
+	t := uint64(time.Now().UnixNano())
+	if t <= n.clock {
+		t = n.clock + 1
+	}
+	n.clock = t
+	return t
+}
+
+func (n *replica) observe(t uint64) {
+	if t > n.clock {
+		n.clock = t
 	}
 }
 
-func (n *node) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology) {
-	n.addresses = n.addresses[:0]
-	for _, m := range t.GetMembers() {
-		n.addresses = append(n.addresses, m.Address())
+// targets are the members changes go to: those in the topology and those
+// heard from.
+func (n *replica) targets() []string {
+	out := make([]string, 0, len(n.members)+len(n.peers))
+	for a := range n.members {
+		out = append(out, a)
 	}
-	if len(t.GetLeft()) == 0 && len(t.GetJoined()) == 0 || len(n.names) == 0 {
+	for a := range n.peers {
+		if _, ok := n.members[a]; !ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (n *replica) broadcast(ctx protoactor.Context, ops []*registrypb.Op) {
+	if len(ops) == 0 {
 		return
 	}
-	// Membership changed: name grains may have moved (proto.actor's
-	// placement stops grains whose member changes, on joins as on leaves)
-	// and lost their state. Claim this member's names again.
-	for _, t := range n.timers {
-		t.Stop()
-	}
-	n.timers = n.timers[:0]
-	sys, self := ctx.ActorSystem(), ctx.Self()
-	for _, d := range reclaimAfter {
-		n.timers = append(n.timers, time.AfterFunc(d, func() { sys.Root.Send(self, reclaim{}) }))
+	n.seq++
+	d := &registrypb.Delta{Member: n.r.member, Address: n.r.self, Seq: n.seq, Ops: ops}
+	for _, a := range n.targets() {
+		ctx.Send(replicaAt(a), d)
 	}
 }
 
-// reclaim claims this member's names, off the actor (each claim is a
-// cluster request). A claim never replaces: if another actor got the name
-// meanwhile, it keeps it and this member stops tracking it.
-func (n *node) reclaim(ctx protoactor.Context) {
-	claims := make(map[string]*protoactor.PID, len(n.names))
-	for name, pid := range n.names {
-		claims[name] = pid
-	}
-	r, self := n.r, ctx.Self()
-	r.claims.Add(1)
-	// Claim goroutine: one per re-claim round; it ends when its requests
-	// have been answered or timed out (Cluster.Stop waits for it).
-	go func() {
-		defer r.claims.Done()
-		for name, pid := range claims {
-			res, err := r.c.Request(name, NameKind, &registrypb.Claim{Name: name, Owner: pid})
-			if err != nil {
-				r.sys.Logger().Warn("protows registry: re-claiming a name failed", slog.String("name", name), slog.Any("error", err))
-				continue
-			}
-			if cr, ok := res.(*registrypb.ClaimResponse); ok && !cr.GetOk() {
-				r.sys.Logger().Warn("protows registry: a name was taken by another actor while its grain moved", slog.String("name", name), slog.String("holder", cr.GetHolder().String()))
-				r.sys.Root.Send(self, &untrack{name: name, pid: pid})
-			}
+func nameOp(remove bool, name string, pid *protoactor.PID, clock uint64) *registrypb.Op {
+	return &registrypb.Op{Remove: remove, Entry: &registrypb.Entry{Key: name, Id: pid.Id, Clock: clock}}
+}
+
+func groupOp(remove bool, group string, pid *protoactor.PID) *registrypb.Op {
+	return &registrypb.Op{Remove: remove, Entry: &registrypb.Entry{Group: true, Key: group, Id: pid.Id}}
+}
+
+func (n *replica) write(ctx protoactor.Context, w *write) error {
+	var ops []*registrypb.Op
+	var err error
+	switch w.op {
+	case opRegister:
+		ops, err = n.register(ctx, w.key, w.pid)
+	case opUnregister:
+		ops, err = n.unregister(w.key, w.pid)
+	case opJoin:
+		if n.dir.join(w.key, w.pid) {
+			n.held.of(ctx, w.pid).groups[w.key] = struct{}{}
+			ops = append(ops, groupOp(false, w.key, w.pid))
 		}
-	}()
+	case opLeave:
+		if n.dir.leave(w.key, w.pid) {
+			ops = append(ops, groupOp(true, w.key, w.pid))
+		}
+		if h, ok := n.held[keyOf(w.pid)]; ok {
+			delete(h.groups, w.key)
+		}
+	}
+	n.broadcast(ctx, ops)
+	return err
 }
 
-func (n *node) join(ctx protoactor.Context, group string, pid *protoactor.PID) {
-	g, ok := n.groups[group]
+func (n *replica) register(ctx protoactor.Context, name string, pid *protoactor.PID) ([]*registrypb.Op, error) {
+	w, ok := n.dir.winner(name)
+	if ok && w.pid.Equal(pid) {
+		return nil, nil
+	}
+	if ok && !n.r.cfg.conflict.replace {
+		return nil, ErrNameTaken
+	}
+	if ok {
+		// Replace: the new claim must be newer than every claim seen.
+		for _, c := range n.dir.names[name] {
+			n.observe(c.clock)
+		}
+	}
+	c := claim{pid: pid, clock: n.now()}
+	n.dir.addClaim(name, c)
+	n.held.of(ctx, pid).names[name] = struct{}{}
+	ops := []*registrypb.Op{nameOp(false, name, pid, c.clock)}
+	return append(ops, n.settle(ctx, name)...), nil
+}
+
+func (n *replica) unregister(name string, pid *protoactor.PID) ([]*registrypb.Op, error) {
+	c, ok := n.dir.claimOf(name, pid)
 	if !ok {
-		g = map[key]*protoactor.PID{}
-		n.groups[group] = g
-	}
-	g[keyOf(pid)] = pid
-	n.held.of(ctx, pid).groups[group] = struct{}{}
-}
-
-func (n *node) leave(group string, pid *protoactor.PID) {
-	k := keyOf(pid)
-	if g, ok := n.groups[group]; ok {
-		delete(g, k)
-		if len(g) == 0 {
-			delete(n.groups, group)
+		if w, held := n.dir.winner(name); held && !w.pid.Equal(pid) {
+			return nil, ErrNotOwner
 		}
+		return nil, nil
 	}
-	if h, ok := n.held[k]; ok {
-		delete(h.groups, group)
+	n.dir.removeClaim(name, pid)
+	if h, ok := n.held[keyOf(pid)]; ok {
+		delete(h.names, name)
 	}
+	return []*registrypb.Op{nameOp(true, name, pid, c.clock)}, nil
 }
 
-func (n *node) forget(pid *protoactor.PID) {
+// settle drops this member's claims on name that are not the winner, and
+// tells their holders. Claims of other members are their members' to drop.
+func (n *replica) settle(ctx protoactor.Context, name string) []*registrypb.Op {
+	w, ok := n.dir.winner(name)
+	if !ok {
+		return nil
+	}
+	var ops []*registrypb.Op
+	for _, c := range append([]claim(nil), n.dir.names[name]...) {
+		if c.pid.Address != n.r.self || c.pid.Equal(w.pid) {
+			continue
+		}
+		n.dir.removeClaim(name, c.pid)
+		if h, ok := n.held[keyOf(c.pid)]; ok {
+			delete(h.names, name)
+		}
+		ops = append(ops, nameOp(true, name, c.pid, c.clock))
+		cf := n.r.cfg.conflict
+		n.log.Warn("protows registry: name claimed twice; the other claim wins",
+			slog.String("name", name), slog.String("policy", cf.String()),
+			slog.String("winner", w.pid.String()), slog.String("closed", c.pid.String()))
+		ctx.Send(c.pid, &actor.CloseRequest{Code: cf.code, Reason: cf.reason})
+	}
+	return ops
+}
+
+// forget releases everything a stopped actor of this member held.
+func (n *replica) forget(ctx protoactor.Context, pid *protoactor.PID) {
 	k := keyOf(pid)
 	h, ok := n.held[k]
 	if !ok {
 		return
 	}
-	for g := range h.groups {
-		n.leave(g, pid)
-	}
-	for name := range h.names {
-		if owner, ok := n.names[name]; ok && owner.Equal(pid) {
-			delete(n.names, name)
-		}
-	}
 	delete(n.held, k)
-}
-
-// nameGrain holds one name: its owner's PID, watched, and cleared when the
-// owner stops or its member leaves the cluster.
-type nameGrain struct {
-	owner *protoactor.PID
-	sub   *eventstreamSub
-}
-
-// passivate stops a grain that holds no name: it has no state to keep, and
-// a grain per name ever looked up would otherwise stay.
-func (g *nameGrain) passivate(ctx protoactor.Context) {
-	if g.owner == nil {
-		ctx.Poison(ctx.Self())
-	}
-}
-
-func (g *nameGrain) Receive(ctx protoactor.Context) {
-	switch m := ctx.Message().(type) {
-	case *protoactor.Started:
-		g.sub = subscribeTopology(ctx)
-	case *protoactor.Stopping:
-		g.sub.stop()
-	case *topology:
-		if g.owner == nil {
-			return
+	var ops []*registrypb.Op
+	for name := range h.names {
+		if c, ok := n.dir.claimOf(name, pid); ok {
+			n.dir.removeClaim(name, pid)
+			ops = append(ops, nameOp(true, name, pid, c.clock))
 		}
-		for _, left := range m.t.GetLeft() {
-			if left.Address() == g.owner.Address {
-				g.owner = nil
-				g.passivate(ctx)
-				return
+	}
+	for g := range h.groups {
+		if n.dir.leave(g, pid) {
+			ops = append(ops, groupOp(true, g, pid))
+		}
+	}
+	n.broadcast(ctx, ops)
+}
+
+// ask requests a peer's snapshot, at most once per sync interval.
+func (n *replica) ask(ctx protoactor.Context, address string) {
+	p := n.peers[address]
+	if p != nil && !p.asked.IsZero() && time.Since(p.asked) < n.r.cfg.digest {
+		return
+	}
+	if p != nil {
+		p.asked = time.Now()
+	}
+	ctx.Send(replicaAt(address), &registrypb.SyncRequest{Member: n.r.member, Address: n.r.self})
+}
+
+// peerFor returns the state kept for member at address, replacing that of
+// an earlier process at the same address. It returns nil for a member
+// that left the topology, or a message from this member itself.
+func (n *replica) peerFor(member, address string) *peer {
+	if n.gone[member] || address == n.r.self || address == "" || member == "" {
+		return nil
+	}
+	p := n.peers[address]
+	if p != nil && p.member == member {
+		return p
+	}
+	if p != nil {
+		// A new process at the address: the old one is gone.
+		n.log.Info("protows registry: member restarted; dropping its old entries", slog.String("address", address))
+		n.dir.dropAddress(address)
+	}
+	p = &peer{address: address, member: member}
+	n.peers[address] = p
+	return p
+}
+
+func (n *replica) onDelta(ctx protoactor.Context, d *registrypb.Delta) {
+	p := n.peerFor(d.GetMember(), d.GetAddress())
+	if p == nil {
+		return
+	}
+	switch {
+	case d.GetSeq() <= p.seq:
+		return // already applied, or in the snapshot applied
+	case d.GetSeq() > p.seq+1:
+		n.ask(ctx, p.address)
+		return
+	}
+	p.seq = d.GetSeq()
+	var ours []string
+	for _, op := range d.GetOps() {
+		e := op.GetEntry()
+		if validName("name", e.GetKey()) != nil || e.GetId() == "" {
+			continue
+		}
+		pid := protoactor.NewPID(p.address, e.GetId())
+		switch {
+		case e.GetGroup() && op.GetRemove():
+			n.dir.leave(e.GetKey(), pid)
+		case e.GetGroup():
+			n.dir.join(e.GetKey(), pid)
+		case op.GetRemove():
+			n.dir.removeClaim(e.GetKey(), pid)
+		default:
+			n.observe(e.GetClock())
+			n.dir.addClaim(e.GetKey(), claim{pid: pid, clock: e.GetClock()})
+			ours = append(ours, e.GetKey())
+		}
+	}
+	n.settleAll(ctx, ours)
+	n.checkSynced()
+}
+
+// settleAll settles names a peer claimed that this member also claims.
+func (n *replica) settleAll(ctx protoactor.Context, names []string) {
+	var ops []*registrypb.Op
+	for _, name := range names {
+		ops = append(ops, n.settle(ctx, name)...)
+	}
+	n.broadcast(ctx, ops)
+}
+
+func (n *replica) onSnapshot(ctx protoactor.Context, s *registrypb.Snapshot) {
+	p := n.peerFor(s.GetMember(), s.GetAddress())
+	if p == nil {
+		return
+	}
+	if s.GetPart() == 0 {
+		p.snap = &snapshotBuf{member: s.GetMember(), seq: s.GetSeq()}
+	}
+	b := p.snap
+	if b == nil || b.next != s.GetPart() || b.seq != s.GetSeq() {
+		p.snap = nil
+		p.asked = time.Time{}
+		n.ask(ctx, p.address)
+		return
+	}
+	b.next++
+	b.entries = append(b.entries, s.GetEntries()...)
+	if !s.GetLast() {
+		return
+	}
+	p.snap, p.asked = nil, time.Time{}
+	if b.seq < p.seq {
+		return // older than the changes already applied
+	}
+	p.seq = b.seq
+	var ours []string
+	for _, e := range b.entries {
+		if !e.GetGroup() {
+			n.observe(e.GetClock())
+			if n.dir.hasLocalClaim(e.GetKey(), n.r.self) {
+				ours = append(ours, e.GetKey())
 			}
 		}
-	case *protoactor.Terminated:
-		if g.owner != nil && g.owner.Equal(m.Who) {
-			g.owner = nil
-			g.passivate(ctx)
-		}
-	case *registrypb.Claim:
-		ctx.Respond(g.claim(ctx, m))
-	case *registrypb.Release:
-		switch {
-		case g.owner == nil:
-			ctx.Respond(&registrypb.ReleaseResponse{})
-		case !g.owner.Equal(m.GetOwner()):
-			ctx.Respond(&registrypb.ReleaseResponse{NotOwner: true})
-		default:
-			ctx.Unwatch(g.owner)
-			g.owner = nil
-			ctx.Respond(&registrypb.ReleaseResponse{Released: true})
-		}
-		g.passivate(ctx)
-	case *registrypb.Lookup:
-		ctx.Respond(&registrypb.LookupResponse{Owner: g.owner})
-		g.passivate(ctx)
-	case *registrypb.Deliver:
-		if g.owner == nil {
-			ctx.Respond(&registrypb.DeliverResponse{})
-			g.passivate(ctx)
-			return
-		}
-		ctx.Send(nodePID(g.owner.Address), &registrypb.DeliverTo{Target: g.owner, Msg: m.GetMsg()})
-		ctx.Respond(&registrypb.DeliverResponse{Delivered: true})
+	}
+	n.dir.replaceAddress(p.address, b.entries)
+	n.settleAll(ctx, ours)
+	delete(n.waiting, p.address)
+	n.checkSynced()
+}
+
+func (n *replica) onSyncRequest(ctx protoactor.Context, m *registrypb.SyncRequest) {
+	p := n.peerFor(m.GetMember(), m.GetAddress())
+	if p == nil {
+		return
+	}
+	n.sendSnapshot(ctx, p.address)
+	if p.seq == 0 && p.snap == nil {
+		// A member we have nothing of: it may be new (then its changes
+		// start at 1 and apply as they come) or we may have missed it.
+		n.ask(ctx, p.address)
 	}
 }
 
-func (g *nameGrain) claim(ctx protoactor.Context, m *registrypb.Claim) *registrypb.ClaimResponse {
-	newOwner := m.GetOwner()
-	if g.owner != nil && !g.owner.Equal(newOwner) {
-		if !m.GetReplace() {
-			return &registrypb.ClaimResponse{Holder: g.owner}
+func (n *replica) sendSnapshot(ctx protoactor.Context, address string) {
+	to := replicaAt(address)
+	part := &registrypb.Snapshot{Member: n.r.member, Address: n.r.self, Seq: n.seq}
+	flush := func(last bool) {
+		part.Last = last
+		ctx.Send(to, part)
+		part = &registrypb.Snapshot{Member: n.r.member, Address: n.r.self, Seq: n.seq, Part: part.Part + 1}
+	}
+	for _, h := range n.held {
+		for name := range h.names {
+			if c, ok := n.dir.claimOfKey(name, h); ok {
+				part.Entries = append(part.Entries, &registrypb.Entry{Key: name, Id: c.pid.Id, Clock: c.clock})
+			}
 		}
-		old := g.owner
-		ctx.Unwatch(old)
-		env := &registrypb.Envelope{Body: &registrypb.Envelope_Close{Close: &registrypb.CloseRequest{Code: m.GetCode(), Reason: m.GetReason()}}}
-		ctx.Send(nodePID(old.Address), &registrypb.Untrack{Name: m.GetName(), Owner: old})
-		ctx.Send(nodePID(old.Address), &registrypb.DeliverTo{Target: old, Msg: env})
+		for g := range h.groups {
+			part.Entries = append(part.Entries, &registrypb.Entry{Group: true, Key: g, Id: h.pid.Id})
+		}
+		if len(part.Entries) >= snapshotPart {
+			flush(false)
+		}
 	}
-	if g.owner == nil || !g.owner.Equal(newOwner) {
-		g.owner = newOwner
-		ctx.Watch(newOwner)
+	flush(true)
+}
+
+func (n *replica) digest(ctx protoactor.Context) {
+	d := &registrypb.Digest{Member: n.r.member, Address: n.r.self, Seq: n.seq}
+	for _, a := range n.targets() {
+		ctx.Send(replicaAt(a), d)
 	}
-	return &registrypb.ClaimResponse{Ok: true}
+	for a := range n.waiting {
+		n.ask(ctx, a)
+	}
+}
+
+func (n *replica) onDigest(ctx protoactor.Context, d *registrypb.Digest) {
+	p := n.peerFor(d.GetMember(), d.GetAddress())
+	if p == nil {
+		return
+	}
+	if d.GetSeq() > p.seq {
+		n.ask(ctx, p.address)
+		return
+	}
+	if d.GetSeq() == 0 && n.waiting[p.address] {
+		delete(n.waiting, p.address) // it has nothing to send
+		n.checkSynced()
+	}
+}
+
+func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology) {
+	for _, m := range t.GetLeft() {
+		a := m.Address()
+		n.gone[m.Id] = true
+		if n.members[a] == m.Id {
+			delete(n.members, a)
+			delete(n.waiting, a)
+		}
+		if p := n.peers[a]; p != nil && p.member == m.Id {
+			delete(n.peers, a)
+			n.dir.dropAddress(a)
+		}
+	}
+	for _, m := range t.GetJoined() {
+		a := m.Address()
+		if a == n.r.self || n.gone[m.Id] {
+			continue
+		}
+		n.members[a] = m.Id
+		if p := n.peers[a]; p == nil || p.member != m.Id {
+			n.ask(ctx, a)
+		}
+	}
+	n.checkSynced()
+}
+
+func (n *replica) checkSynced() {
+	if len(n.waiting) == 0 {
+		select {
+		case <-n.r.synced:
+		default:
+			close(n.r.synced)
+		}
+	}
+}
+
+// onDeliver hands a message from another member to an actor of this one
+// that holds a name here.
+func (n *replica) onDeliver(ctx protoactor.Context, m *registrypb.DeliverTo) {
+	pid := protoactor.NewPID(n.r.self, m.GetId())
+	if _, ok := n.held[keyOf(pid)]; !ok {
+		n.log.Debug("protows registry: delivery for an actor that holds nothing here; dropped", slog.String("id", m.GetId()))
+		return
+	}
+	if msg, ok := n.unwrap(m.GetMsg()); ok {
+		ctx.Send(pid, msg)
+	}
+}
+
+func (n *replica) onPublish(ctx protoactor.Context, m *registrypb.Publish) {
+	msg, ok := n.unwrap(m.GetMsg())
+	if !ok {
+		return
+	}
+	local, _ := n.dir.route(m.GetGroup(), n.r.self)
+	for _, pid := range local {
+		ctx.Send(pid, msg)
+	}
+}
+
+func (n *replica) unwrap(env *registrypb.Envelope) (any, bool) {
+	msg := unwrap(env)
+	switch u := msg.(type) {
+	case *UnknownMessage:
+		n.log.Warn("protows registry: message of an unknown type; delivering UnknownMessage", slog.String("type", u.TypeURL), slog.Any("error", u.Err))
+	case *systemMessage:
+		n.log.Warn("protows registry: a member sent a proto.actor system message; dropped", slog.String("type", u.name))
+		return nil, false
+	}
+	return msg, true
+}
+
+// directory is a member's copy of the names and groups of the whole
+// cluster. Its replica changes it under the write lock; readers take the
+// read lock.
+type directory struct {
+	mu      sync.RWMutex
+	replace bool
+	names   map[string][]claim
+	groups  map[string]map[string]map[string]*protoactor.PID // group -> address -> id
+}
+
+// claim is one member's claim of a name for one of its actors.
+type claim struct {
+	pid   *protoactor.PID
+	clock uint64
+}
+
+func newDirectory(replace bool) *directory {
+	return &directory{replace: replace, names: map[string][]claim{}, groups: map[string]map[string]map[string]*protoactor.PID{}}
+}
+
+// before reports whether a is a claim made before b; distinct claims are
+// never equal.
+func before(a, b claim) bool {
+	if a.clock != b.clock {
+		return a.clock < b.clock
+	}
+	if a.pid.Address != b.pid.Address {
+		return a.pid.Address < b.pid.Address
+	}
+	return a.pid.Id < b.pid.Id
+}
+
+// winner picks the holder of a name among its claims: the earliest under
+// Reject, the newest under Replace.
+func (d *directory) winner(name string) (claim, bool) {
+	cs := d.names[name]
+	if len(cs) == 0 {
+		return claim{}, false
+	}
+	w := cs[0]
+	for _, c := range cs[1:] {
+		if before(c, w) != d.replace {
+			w = c
+		}
+	}
+	return w, true
+}
+
+func (d *directory) holder(name string) *protoactor.PID {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if w, ok := d.winner(name); ok {
+		return w.pid
+	}
+	return nil
+}
+
+func (d *directory) claimOf(name string, pid *protoactor.PID) (claim, bool) {
+	for _, c := range d.names[name] {
+		if c.pid.Address == pid.Address && c.pid.Id == pid.Id {
+			return c, true
+		}
+	}
+	return claim{}, false
+}
+
+func (d *directory) claimOfKey(name string, h *holdings) (claim, bool) { return d.claimOf(name, h.pid) }
+
+func (d *directory) hasLocalClaim(name, self string) bool {
+	for _, c := range d.names[name] {
+		if c.pid.Address == self {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *directory) addClaim(name string, c claim) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.addClaimLocked(name, c)
+}
+
+func (d *directory) addClaimLocked(name string, c claim) {
+	cs := d.names[name]
+	for i := range cs {
+		if cs[i].pid.Address == c.pid.Address && cs[i].pid.Id == c.pid.Id {
+			cs[i] = c
+			return
+		}
+	}
+	d.names[name] = append(cs, c)
+}
+
+func (d *directory) removeClaim(name string, pid *protoactor.PID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cs := d.names[name]
+	for i := range cs {
+		if cs[i].pid.Address == pid.Address && cs[i].pid.Id == pid.Id {
+			cs = append(cs[:i], cs[i+1:]...)
+			break
+		}
+	}
+	if len(cs) == 0 {
+		delete(d.names, name)
+	} else {
+		d.names[name] = cs
+	}
+}
+
+// join adds pid to group; it reports whether pid was not a member.
+func (d *directory) join(group string, pid *protoactor.PID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.joinLocked(group, pid)
+}
+
+func (d *directory) joinLocked(group string, pid *protoactor.PID) bool {
+	g := d.groups[group]
+	if g == nil {
+		g = map[string]map[string]*protoactor.PID{}
+		d.groups[group] = g
+	}
+	at := g[pid.Address]
+	if at == nil {
+		at = map[string]*protoactor.PID{}
+		g[pid.Address] = at
+	}
+	if _, in := at[pid.Id]; in {
+		return false
+	}
+	at[pid.Id] = pid
+	return true
+}
+
+// leave removes pid from group; it reports whether pid was a member.
+func (d *directory) leave(group string, pid *protoactor.PID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g := d.groups[group]
+	at := g[pid.Address]
+	if _, in := at[pid.Id]; !in {
+		return false
+	}
+	delete(at, pid.Id)
+	if len(at) == 0 {
+		delete(g, pid.Address)
+		if len(g) == 0 {
+			delete(d.groups, group)
+		}
+	}
+	return true
+}
+
+// dropAddress removes every entry of the member at address.
+func (d *directory) dropAddress(address string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dropAddressLocked(address)
+}
+
+func (d *directory) dropAddressLocked(address string) {
+	for name, cs := range d.names {
+		kept := cs[:0]
+		for _, c := range cs {
+			if c.pid.Address != address {
+				kept = append(kept, c)
+			}
+		}
+		if len(kept) == 0 {
+			delete(d.names, name)
+		} else if len(kept) != len(cs) {
+			clear(cs[len(kept):])
+			d.names[name] = kept
+		}
+	}
+	for name, g := range d.groups {
+		if _, ok := g[address]; ok {
+			delete(g, address)
+			if len(g) == 0 {
+				delete(d.groups, name)
+			}
+		}
+	}
+}
+
+// replaceAddress swaps the entries of the member at address for entries,
+// at once for readers.
+func (d *directory) replaceAddress(address string, entries []*registrypb.Entry) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dropAddressLocked(address)
+	for _, e := range entries {
+		if validName("name", e.GetKey()) != nil || e.GetId() == "" {
+			continue
+		}
+		pid := protoactor.NewPID(address, e.GetId())
+		if e.GetGroup() {
+			d.joinLocked(e.GetKey(), pid)
+		} else {
+			d.addClaimLocked(e.GetKey(), claim{pid: pid, clock: e.GetClock()})
+		}
+	}
+}
+
+// route returns group's members on member self, and the other members'
+// addresses that have some.
+func (d *directory) route(group, self string) (local []*protoactor.PID, remote []string) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for addr, at := range d.groups[group] {
+		if addr != self {
+			remote = append(remote, addr)
+			continue
+		}
+		local = make([]*protoactor.PID, 0, len(at))
+		for _, pid := range at {
+			local = append(local, pid)
+		}
+	}
+	return local, remote
+}
+
+func (d *directory) members(group string) []*protoactor.PID {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var out []*protoactor.PID
+	for _, at := range d.groups[group] {
+		for _, pid := range at {
+			out = append(out, pid)
+		}
+	}
+	return out
 }

@@ -49,11 +49,14 @@ func startMember(t testing.TB, provider cluster.ClusterProvider, opts ...registr
 		return slog.New(slog.DiscardHandler)
 	}))
 	cfg := cluster.Configure("protows-test", provider, disthash.New(),
-		remote.Configure("127.0.0.1", 0), cluster.WithKinds(registry.Kinds()...), cluster.WithRequestTimeout(2*time.Second))
+		remote.Configure("127.0.0.1", 0))
 	c := cluster.New(sys, cfg)
 	c.StartMember()
 	reg, err := registry.NewCluster(c, opts...)
 	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, reg.WaitSynced(ctx))
 	srv, err := wsactor.NewServer(sys, func() actor.Handler { return &chatter{} }, wsactor.WithRegistry(reg))
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv)
@@ -116,6 +119,15 @@ func readWS(t testing.TB, c *websocket.Conn) string {
 	return string(data)
 }
 
+// visible waits until m's copy of the directory has name.
+func visible(t testing.TB, m *member, name string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		_, err := m.reg.Lookup(context.Background(), name)
+		return err == nil
+	}, wait, time.Millisecond, "%q never reached %s", name, m.sys.Address())
+}
+
 func TestClusterRegistry(t *testing.T) {
 	skipUnderRace(t)
 	agent := test.NewInMemAgent()
@@ -131,6 +143,9 @@ func checkTwoMembers(t *testing.T, a, b *member) {
 
 	alice := dialMember(t, a, "alice", "lobby") // on A
 	bob := dialMember(t, b, "bob", "lobby")     // on B
+	// Each member's changes reach the other after one message.
+	visible(t, b, "alice")
+	visible(t, a, "bob")
 
 	// A send by name from B reaches alice on A.
 	require.NoError(t, b.reg.SendTo(ctx, "alice", actor.Text("from B")))
@@ -162,6 +177,7 @@ func checkTwoMembers(t *testing.T, a, b *member) {
 		}
 	}))
 	require.NoError(t, a.reg.Register(ctx, "plain", plain))
+	visible(t, b, "plain")
 	require.NoError(t, b.reg.SendTo(ctx, "plain", wrapperspb.String("typed")))
 	select {
 	case v := <-got:
@@ -203,6 +219,7 @@ func TestClusterReplace(t *testing.T) {
 	a := startMember(t, test.NewTestProvider(agent), replace)
 	b := startMember(t, test.NewTestProvider(agent), replace)
 	first := dialMember(t, a, "alice", "lobby")
+	visible(t, b, "alice")
 	second := dialMember(t, b, "alice", "lobby")
 	require.NoError(t, first.SetReadDeadline(time.Now().Add(wait)))
 	_, _, err := first.ReadMessage()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/protows/protows/actor"
@@ -25,6 +26,34 @@ type UnknownMessage struct {
 	Err     error
 }
 
+// systemMessage stands for one of proto.actor's own messages arriving from
+// another member: never delivered.
+type systemMessage struct{ name string }
+
+// systemPackages are proto.actor's protobuf packages: their messages
+// (PoisonPill, Stop, Watch, Terminated, gossip, ...) act on actors or on
+// the cluster itself, so they never travel as user messages.
+var systemPackages = map[protoreflect.FullName]bool{"actor": true, "remote": true, "cluster": true}
+
+func isSystem(m proto.Message) (protoreflect.FullName, bool) {
+	d := m.ProtoReflect().Descriptor()
+	return d.FullName(), systemPackages[d.ParentFile().Package()]
+}
+
+// sendable checks that msg can cross members, without encoding it.
+func sendable(msg any) error {
+	switch m := msg.(type) {
+	case actor.Frame, *actor.Frame, *actor.CloseRequest:
+		return nil
+	case proto.Message:
+		if name, sys := isSystem(m); sys {
+			return fmt.Errorf("%w: %s is a proto.actor system message", ErrNotSerializable, name)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %T (send an actor.Frame or a protobuf message)", ErrNotSerializable, msg)
+}
+
 // wrap puts msg in an envelope for another node.
 func wrap(msg any) (*registrypb.Envelope, error) {
 	switch m := msg.(type) {
@@ -35,6 +64,9 @@ func wrap(msg any) (*registrypb.Envelope, error) {
 	case *actor.CloseRequest:
 		return &registrypb.Envelope{Body: &registrypb.Envelope_Close{Close: &registrypb.CloseRequest{Code: uint32(m.Code), Reason: m.Reason}}}, nil
 	case proto.Message:
+		if name, sys := isSystem(m); sys {
+			return nil, fmt.Errorf("%w: %s is a proto.actor system message", ErrNotSerializable, name)
+		}
 		a, err := anypb.New(m)
 		if err != nil {
 			return nil, fmt.Errorf("protows: %w", err)
@@ -55,6 +87,9 @@ func unwrap(env *registrypb.Envelope) any {
 		m, err := b.Payload.UnmarshalNew()
 		if err != nil {
 			return &UnknownMessage{TypeURL: b.Payload.GetTypeUrl(), Err: err}
+		}
+		if name, sys := isSystem(m); sys {
+			return &systemMessage{name: string(name)}
 		}
 		return m
 	}

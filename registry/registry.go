@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 
@@ -21,7 +22,22 @@ var (
 	ErrNotOwner = errors.New("protows: name held by another actor")
 	// ErrStopped: the registry has been stopped.
 	ErrStopped = errors.New("protows: registry stopped")
+	// ErrInvalidName: a name or group is empty or longer than [MaxNameLen].
+	ErrInvalidName = errors.New("protows: invalid name")
+	// ErrNotLocal: a cluster registry registers, and adds to groups, only
+	// actors of its own member (the member that speaks for an actor's
+	// entries is the one it runs on). Call the registry of the actor's
+	// member.
+	ErrNotLocal = errors.New("protows: the actor runs on another member")
 )
+
+// MaxNameLen is the longest name or group, in bytes.
+const MaxNameLen = 512
+
+// DefaultConflictCode is the close code a cluster registry sends, in an
+// *actor.CloseRequest, to the holder of a name that loses a concurrent
+// claim under [Reject].
+const DefaultConflictCode actor.CloseCode = 4009
 
 // Registry holds unique names and groups of actors. A name or membership is
 // released when its actor stops. Every method may be called from any
@@ -57,11 +73,26 @@ type Conflict struct {
 }
 
 // Reject refuses the newcomer with ErrNameTaken. The default.
-var Reject = Conflict{}
+//
+// In a cluster, two members can give the same name to two actors at once
+// (or on both sides of a partition) before they hear of each other's
+// claim. When they do, Reject keeps the claim made earlier (by the
+// claiming members' hybrid logical clocks, ties broken by PID), on every
+// member alike, and the other holder is sent an *actor.CloseRequest with
+// [DefaultConflictCode] and reason "name taken" (see [RejectWith]).
+var Reject = Conflict{code: DefaultConflictCode, reason: "name taken"}
+
+// RejectWith is [Reject] with the close code and reason sent to the loser
+// of a concurrent claim in a cluster.
+func RejectWith(code actor.CloseCode, reason string) Conflict {
+	return Conflict{code: code, reason: reason}
+}
 
 // Replace gives the name to the newcomer and sends the previous holder an
 // *actor.CloseRequest with code and reason: a connection closes with them
-// (a Terminate with ReasonNormal).
+// (a Terminate with ReasonNormal). In a cluster the newer claim wins, by
+// the claiming members' hybrid logical clocks: a claim made after its
+// member has heard of another is always newer.
 func Replace(code actor.CloseCode, reason string) Conflict {
 	return Conflict{replace: true, code: code, reason: reason}
 }
@@ -79,17 +110,31 @@ type Option func(*config)
 
 type config struct {
 	conflict Conflict
+	digest   time.Duration
 }
 
 // WithConflict sets the conflict policy for names (default Reject).
 func WithConflict(c Conflict) Option { return func(cfg *config) { cfg.conflict = c } }
 
+// WithSyncInterval sets how often a cluster registry tells the other
+// members how far its changes have got (default 1 s). A member that missed
+// a change, because a connection between members broke, asks for a full
+// copy when it hears this: the interval bounds how long a lost change goes
+// unnoticed. The local registry ignores it.
+func WithSyncInterval(d time.Duration) Option { return func(cfg *config) { cfg.digest = d } }
+
 func newConfig(opts []Option) (*config, error) {
-	cfg := &config{}
+	cfg := &config{conflict: Reject, digest: time.Second}
 	for _, o := range opts {
 		o(cfg)
 	}
-	if cfg.conflict.replace && !cfg.conflict.code.Sendable() {
+	if cfg.digest <= 0 {
+		return nil, fmt.Errorf("protows: sync interval %v is not positive", cfg.digest)
+	}
+	if !cfg.conflict.replace && cfg.conflict.code == 0 {
+		cfg.conflict = Reject
+	}
+	if !cfg.conflict.code.Sendable() {
 		return nil, fmt.Errorf("protows: close code %d cannot be sent", cfg.conflict.code)
 	}
 	return cfg, nil
@@ -102,7 +147,10 @@ func keyOf(pid *protoactor.PID) key { return key{pid.Address, pid.Id} }
 
 func validName(kind, s string) error {
 	if s == "" {
-		return fmt.Errorf("protows: empty %s", kind)
+		return fmt.Errorf("%w: empty %s", ErrInvalidName, kind)
+	}
+	if len(s) > MaxNameLen {
+		return fmt.Errorf("%w: %s of %d bytes (at most %d)", ErrInvalidName, kind, len(s), MaxNameLen)
 	}
 	return nil
 }
@@ -117,6 +165,7 @@ func validEntry(kind, s string, pid *protoactor.PID) error {
 
 // holdings are the names and groups one actor has in a registry.
 type holdings struct {
+	pid    *protoactor.PID
 	names  map[string]struct{}
 	groups map[string]struct{}
 }
@@ -131,7 +180,7 @@ func (l ledger) of(ctx protoactor.Context, pid *protoactor.PID) *holdings {
 	k := keyOf(pid)
 	h, ok := l[k]
 	if !ok {
-		h = &holdings{names: map[string]struct{}{}, groups: map[string]struct{}{}}
+		h = &holdings{pid: pid, names: map[string]struct{}{}, groups: map[string]struct{}{}}
 		l[k] = h
 		ctx.Watch(pid)
 	}

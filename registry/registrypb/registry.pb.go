@@ -16,7 +16,6 @@
 package registrypb
 
 import (
-	actor "github.com/asynkron/protoactor-go/actor"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
@@ -241,21 +240,22 @@ func (*Envelope_Close) isEnvelope_Body() {}
 
 func (*Envelope_Payload) isEnvelope_Body() {}
 
-// Claim asks a name's grain to give the name to owner.
-type Claim struct {
+// Entry is one name or group membership held by an actor on the member
+// that sends it. The actor's PID is that member's address and id: a member
+// speaks only for its own actors.
+type Entry struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Owner   *actor.PID `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
-	Replace bool       `protobuf:"varint,2,opt,name=replace,proto3" json:"replace,omitempty"` // replace a live holder instead of refusing
-	Code    uint32     `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`       // close code sent to a replaced holder
-	Reason  string     `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	Name    string     `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	Group bool   `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"` // false: a name; true: a group membership
+	Key   string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`      // the name or the group
+	Id    string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`        // the actor's PID id
+	Clock uint64 `protobuf:"varint,4,opt,name=clock,proto3" json:"clock,omitempty"` // names: the claim's time (hybrid logical clock, ns)
 }
 
-func (x *Claim) Reset() {
-	*x = Claim{}
+func (x *Entry) Reset() {
+	*x = Entry{}
 	if protoimpl.UnsafeEnabled {
 		mi := &file_registry_proto_msgTypes[3]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -263,13 +263,13 @@ func (x *Claim) Reset() {
 	}
 }
 
-func (x *Claim) String() string {
+func (x *Entry) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Claim) ProtoMessage() {}
+func (*Entry) ProtoMessage() {}
 
-func (x *Claim) ProtoReflect() protoreflect.Message {
+func (x *Entry) ProtoReflect() protoreflect.Message {
 	mi := &file_registry_proto_msgTypes[3]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -281,59 +281,51 @@ func (x *Claim) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Claim.ProtoReflect.Descriptor instead.
-func (*Claim) Descriptor() ([]byte, []int) {
+// Deprecated: Use Entry.ProtoReflect.Descriptor instead.
+func (*Entry) Descriptor() ([]byte, []int) {
 	return file_registry_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *Claim) GetOwner() *actor.PID {
+func (x *Entry) GetGroup() bool {
 	if x != nil {
-		return x.Owner
-	}
-	return nil
-}
-
-func (x *Claim) GetReplace() bool {
-	if x != nil {
-		return x.Replace
+		return x.Group
 	}
 	return false
 }
 
-func (x *Claim) GetCode() uint32 {
+func (x *Entry) GetKey() string {
 	if x != nil {
-		return x.Code
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Entry) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Entry) GetClock() uint64 {
+	if x != nil {
+		return x.Clock
 	}
 	return 0
 }
 
-func (x *Claim) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
-}
-
-func (x *Claim) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-// Untrack tells the registry actor of a replaced holder's member that
-// owner no longer holds name.
-type Untrack struct {
+// Op is a change to the sender's entries.
+type Op struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Name  string     `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Owner *actor.PID `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	Remove bool   `protobuf:"varint,1,opt,name=remove,proto3" json:"remove,omitempty"`
+	Entry  *Entry `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
 }
 
-func (x *Untrack) Reset() {
-	*x = Untrack{}
+func (x *Op) Reset() {
+	*x = Op{}
 	if protoimpl.UnsafeEnabled {
 		mi := &file_registry_proto_msgTypes[4]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -341,13 +333,13 @@ func (x *Untrack) Reset() {
 	}
 }
 
-func (x *Untrack) String() string {
+func (x *Op) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Untrack) ProtoMessage() {}
+func (*Op) ProtoMessage() {}
 
-func (x *Untrack) ProtoReflect() protoreflect.Message {
+func (x *Op) ProtoReflect() protoreflect.Message {
 	mi := &file_registry_proto_msgTypes[4]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -359,36 +351,41 @@ func (x *Untrack) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Untrack.ProtoReflect.Descriptor instead.
-func (*Untrack) Descriptor() ([]byte, []int) {
+// Deprecated: Use Op.ProtoReflect.Descriptor instead.
+func (*Op) Descriptor() ([]byte, []int) {
 	return file_registry_proto_rawDescGZIP(), []int{4}
 }
 
-func (x *Untrack) GetName() string {
+func (x *Op) GetRemove() bool {
 	if x != nil {
-		return x.Name
+		return x.Remove
 	}
-	return ""
+	return false
 }
 
-func (x *Untrack) GetOwner() *actor.PID {
+func (x *Op) GetEntry() *Entry {
 	if x != nil {
-		return x.Owner
+		return x.Entry
 	}
 	return nil
 }
 
-type ClaimResponse struct {
+// Delta carries the sender's changes numbered from 1 since it started:
+// a receiver that has applied seq-1 applies it; one that finds a gap asks
+// for a snapshot.
+type Delta struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Ok     bool       `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
-	Holder *actor.PID `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"` // who holds the name when ok is false
+	Member  string `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`   // the sender's member id
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"` // the sender's address
+	Seq     uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	Ops     []*Op  `protobuf:"bytes,4,rep,name=ops,proto3" json:"ops,omitempty"`
 }
 
-func (x *ClaimResponse) Reset() {
-	*x = ClaimResponse{}
+func (x *Delta) Reset() {
+	*x = Delta{}
 	if protoimpl.UnsafeEnabled {
 		mi := &file_registry_proto_msgTypes[5]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -396,13 +393,13 @@ func (x *ClaimResponse) Reset() {
 	}
 }
 
-func (x *ClaimResponse) String() string {
+func (x *Delta) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ClaimResponse) ProtoMessage() {}
+func (*Delta) ProtoMessage() {}
 
-func (x *ClaimResponse) ProtoReflect() protoreflect.Message {
+func (x *Delta) ProtoReflect() protoreflect.Message {
 	mi := &file_registry_proto_msgTypes[5]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -414,36 +411,56 @@ func (x *ClaimResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ClaimResponse.ProtoReflect.Descriptor instead.
-func (*ClaimResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use Delta.ProtoReflect.Descriptor instead.
+func (*Delta) Descriptor() ([]byte, []int) {
 	return file_registry_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *ClaimResponse) GetOk() bool {
+func (x *Delta) GetMember() string {
 	if x != nil {
-		return x.Ok
+		return x.Member
 	}
-	return false
+	return ""
 }
 
-func (x *ClaimResponse) GetHolder() *actor.PID {
+func (x *Delta) GetAddress() string {
 	if x != nil {
-		return x.Holder
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Delta) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Delta) GetOps() []*Op {
+	if x != nil {
+		return x.Ops
 	}
 	return nil
 }
 
-// Release gives a name up if owner holds it.
-type Release struct {
+// Snapshot is all of the sender's entries as of its change seq, in parts;
+// the receiver swaps them in when the last part arrives.
+type Snapshot struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Owner *actor.PID `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	Member  string   `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Address string   `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Seq     uint64   `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	Part    uint32   `protobuf:"varint,4,opt,name=part,proto3" json:"part,omitempty"`
+	Last    bool     `protobuf:"varint,5,opt,name=last,proto3" json:"last,omitempty"`
+	Entries []*Entry `protobuf:"bytes,6,rep,name=entries,proto3" json:"entries,omitempty"`
 }
 
-func (x *Release) Reset() {
-	*x = Release{}
+func (x *Snapshot) Reset() {
+	*x = Snapshot{}
 	if protoimpl.UnsafeEnabled {
 		mi := &file_registry_proto_msgTypes[6]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -451,13 +468,13 @@ func (x *Release) Reset() {
 	}
 }
 
-func (x *Release) String() string {
+func (x *Snapshot) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Release) ProtoMessage() {}
+func (*Snapshot) ProtoMessage() {}
 
-func (x *Release) ProtoReflect() protoreflect.Message {
+func (x *Snapshot) ProtoReflect() protoreflect.Message {
 	mi := &file_registry_proto_msgTypes[6]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -469,29 +486,67 @@ func (x *Release) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Release.ProtoReflect.Descriptor instead.
-func (*Release) Descriptor() ([]byte, []int) {
+// Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
+func (*Snapshot) Descriptor() ([]byte, []int) {
 	return file_registry_proto_rawDescGZIP(), []int{6}
 }
 
-func (x *Release) GetOwner() *actor.PID {
+func (x *Snapshot) GetMember() string {
 	if x != nil {
-		return x.Owner
+		return x.Member
+	}
+	return ""
+}
+
+func (x *Snapshot) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Snapshot) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Snapshot) GetPart() uint32 {
+	if x != nil {
+		return x.Part
+	}
+	return 0
+}
+
+func (x *Snapshot) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+func (x *Snapshot) GetEntries() []*Entry {
+	if x != nil {
+		return x.Entries
 	}
 	return nil
 }
 
-type ReleaseResponse struct {
+// SyncRequest asks for the receiver's snapshot, to be sent to address.
+// Sent by a member that starts, finds a gap, or sees a member it has no
+// entries of.
+type SyncRequest struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Released bool `protobuf:"varint,1,opt,name=released,proto3" json:"released,omitempty"`
-	NotOwner bool `protobuf:"varint,2,opt,name=not_owner,json=notOwner,proto3" json:"not_owner,omitempty"`
+	Member  string `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 }
 
-func (x *ReleaseResponse) Reset() {
-	*x = ReleaseResponse{}
+func (x *SyncRequest) Reset() {
+	*x = SyncRequest{}
 	if protoimpl.UnsafeEnabled {
 		mi := &file_registry_proto_msgTypes[7]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -499,13 +554,13 @@ func (x *ReleaseResponse) Reset() {
 	}
 }
 
-func (x *ReleaseResponse) String() string {
+func (x *SyncRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ReleaseResponse) ProtoMessage() {}
+func (*SyncRequest) ProtoMessage() {}
 
-func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
+func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_registry_proto_msgTypes[7]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -517,33 +572,39 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
-func (*ReleaseResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
+func (*SyncRequest) Descriptor() ([]byte, []int) {
 	return file_registry_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *ReleaseResponse) GetReleased() bool {
+func (x *SyncRequest) GetMember() string {
 	if x != nil {
-		return x.Released
+		return x.Member
 	}
-	return false
+	return ""
 }
 
-func (x *ReleaseResponse) GetNotOwner() bool {
+func (x *SyncRequest) GetAddress() string {
 	if x != nil {
-		return x.NotOwner
+		return x.Address
 	}
-	return false
+	return ""
 }
 
-type Lookup struct {
+// Digest is sent to every peer periodically: the sender's last change. A
+// peer that is behind asks for a snapshot, so a lost delta is repaired.
+type Digest struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
+
+	Member  string `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Seq     uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
 }
 
-func (x *Lookup) Reset() {
-	*x = Lookup{}
+func (x *Digest) Reset() {
+	*x = Digest{}
 	if protoimpl.UnsafeEnabled {
 		mi := &file_registry_proto_msgTypes[8]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -551,13 +612,13 @@ func (x *Lookup) Reset() {
 	}
 }
 
-func (x *Lookup) String() string {
+func (x *Digest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Lookup) ProtoMessage() {}
+func (*Digest) ProtoMessage() {}
 
-func (x *Lookup) ProtoReflect() protoreflect.Message {
+func (x *Digest) ProtoReflect() protoreflect.Message {
 	mi := &file_registry_proto_msgTypes[8]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -569,168 +630,46 @@ func (x *Lookup) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Lookup.ProtoReflect.Descriptor instead.
-func (*Lookup) Descriptor() ([]byte, []int) {
+// Deprecated: Use Digest.ProtoReflect.Descriptor instead.
+func (*Digest) Descriptor() ([]byte, []int) {
 	return file_registry_proto_rawDescGZIP(), []int{8}
 }
 
-type LookupResponse struct {
-	state         protoimpl.MessageState
-	sizeCache     protoimpl.SizeCache
-	unknownFields protoimpl.UnknownFields
-
-	Owner *actor.PID `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"` // unset: nobody holds the name
-}
-
-func (x *LookupResponse) Reset() {
-	*x = LookupResponse{}
-	if protoimpl.UnsafeEnabled {
-		mi := &file_registry_proto_msgTypes[9]
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		ms.StoreMessageInfo(mi)
-	}
-}
-
-func (x *LookupResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LookupResponse) ProtoMessage() {}
-
-func (x *LookupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[9]
-	if protoimpl.UnsafeEnabled && x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
-func (*LookupResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *LookupResponse) GetOwner() *actor.PID {
+func (x *Digest) GetMember() string {
 	if x != nil {
-		return x.Owner
+		return x.Member
 	}
-	return nil
+	return ""
 }
 
-// Deliver forwards msg to the name's holder.
-type Deliver struct {
-	state         protoimpl.MessageState
-	sizeCache     protoimpl.SizeCache
-	unknownFields protoimpl.UnknownFields
-
-	Msg *Envelope `protobuf:"bytes,1,opt,name=msg,proto3" json:"msg,omitempty"`
-}
-
-func (x *Deliver) Reset() {
-	*x = Deliver{}
-	if protoimpl.UnsafeEnabled {
-		mi := &file_registry_proto_msgTypes[10]
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		ms.StoreMessageInfo(mi)
-	}
-}
-
-func (x *Deliver) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Deliver) ProtoMessage() {}
-
-func (x *Deliver) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[10]
-	if protoimpl.UnsafeEnabled && x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Deliver.ProtoReflect.Descriptor instead.
-func (*Deliver) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *Deliver) GetMsg() *Envelope {
+func (x *Digest) GetAddress() string {
 	if x != nil {
-		return x.Msg
+		return x.Address
 	}
-	return nil
+	return ""
 }
 
-type DeliverResponse struct {
-	state         protoimpl.MessageState
-	sizeCache     protoimpl.SizeCache
-	unknownFields protoimpl.UnknownFields
-
-	Delivered bool `protobuf:"varint,1,opt,name=delivered,proto3" json:"delivered,omitempty"`
-}
-
-func (x *DeliverResponse) Reset() {
-	*x = DeliverResponse{}
-	if protoimpl.UnsafeEnabled {
-		mi := &file_registry_proto_msgTypes[11]
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		ms.StoreMessageInfo(mi)
-	}
-}
-
-func (x *DeliverResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DeliverResponse) ProtoMessage() {}
-
-func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[11]
-	if protoimpl.UnsafeEnabled && x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DeliverResponse.ProtoReflect.Descriptor instead.
-func (*DeliverResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{11}
-}
-
-func (x *DeliverResponse) GetDelivered() bool {
+func (x *Digest) GetSeq() uint64 {
 	if x != nil {
-		return x.Delivered
+		return x.Seq
 	}
-	return false
+	return 0
 }
 
-// DeliverTo asks the registry actor of target's node to hand msg to
-// target, unwrapped.
+// DeliverTo asks the receiving member to hand msg to its local actor id.
 type DeliverTo struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Target *actor.PID `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	Msg    *Envelope  `protobuf:"bytes,2,opt,name=msg,proto3" json:"msg,omitempty"`
+	Id  string    `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Msg *Envelope `protobuf:"bytes,2,opt,name=msg,proto3" json:"msg,omitempty"`
 }
 
 func (x *DeliverTo) Reset() {
 	*x = DeliverTo{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_registry_proto_msgTypes[12]
+		mi := &file_registry_proto_msgTypes[9]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -743,7 +682,7 @@ func (x *DeliverTo) String() string {
 func (*DeliverTo) ProtoMessage() {}
 
 func (x *DeliverTo) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[12]
+	mi := &file_registry_proto_msgTypes[9]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,14 +695,14 @@ func (x *DeliverTo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverTo.ProtoReflect.Descriptor instead.
 func (*DeliverTo) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{12}
+	return file_registry_proto_rawDescGZIP(), []int{9}
 }
 
-func (x *DeliverTo) GetTarget() *actor.PID {
+func (x *DeliverTo) GetId() string {
 	if x != nil {
-		return x.Target
+		return x.Id
 	}
-	return nil
+	return ""
 }
 
 func (x *DeliverTo) GetMsg() *Envelope {
@@ -773,157 +712,8 @@ func (x *DeliverTo) GetMsg() *Envelope {
 	return nil
 }
 
-// Join and Leave change a group on the node where member lives.
-type Join struct {
-	state         protoimpl.MessageState
-	sizeCache     protoimpl.SizeCache
-	unknownFields protoimpl.UnknownFields
-
-	Group  string     `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
-	Member *actor.PID `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
-}
-
-func (x *Join) Reset() {
-	*x = Join{}
-	if protoimpl.UnsafeEnabled {
-		mi := &file_registry_proto_msgTypes[13]
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		ms.StoreMessageInfo(mi)
-	}
-}
-
-func (x *Join) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Join) ProtoMessage() {}
-
-func (x *Join) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[13]
-	if protoimpl.UnsafeEnabled && x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Join.ProtoReflect.Descriptor instead.
-func (*Join) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *Join) GetGroup() string {
-	if x != nil {
-		return x.Group
-	}
-	return ""
-}
-
-func (x *Join) GetMember() *actor.PID {
-	if x != nil {
-		return x.Member
-	}
-	return nil
-}
-
-type Leave struct {
-	state         protoimpl.MessageState
-	sizeCache     protoimpl.SizeCache
-	unknownFields protoimpl.UnknownFields
-
-	Group  string     `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
-	Member *actor.PID `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
-}
-
-func (x *Leave) Reset() {
-	*x = Leave{}
-	if protoimpl.UnsafeEnabled {
-		mi := &file_registry_proto_msgTypes[14]
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		ms.StoreMessageInfo(mi)
-	}
-}
-
-func (x *Leave) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Leave) ProtoMessage() {}
-
-func (x *Leave) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[14]
-	if protoimpl.UnsafeEnabled && x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Leave.ProtoReflect.Descriptor instead.
-func (*Leave) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{14}
-}
-
-func (x *Leave) GetGroup() string {
-	if x != nil {
-		return x.Group
-	}
-	return ""
-}
-
-func (x *Leave) GetMember() *actor.PID {
-	if x != nil {
-		return x.Member
-	}
-	return nil
-}
-
-type Ack struct {
-	state         protoimpl.MessageState
-	sizeCache     protoimpl.SizeCache
-	unknownFields protoimpl.UnknownFields
-}
-
-func (x *Ack) Reset() {
-	*x = Ack{}
-	if protoimpl.UnsafeEnabled {
-		mi := &file_registry_proto_msgTypes[15]
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		ms.StoreMessageInfo(mi)
-	}
-}
-
-func (x *Ack) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Ack) ProtoMessage() {}
-
-func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[15]
-	if protoimpl.UnsafeEnabled && x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Ack.ProtoReflect.Descriptor instead.
-func (*Ack) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{15}
-}
-
-// Publish is sent to every node's registry actor, which hands msg to its
-// local members of group.
+// Publish asks the receiving member to hand msg to its local members of
+// group.
 type Publish struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
@@ -936,7 +726,7 @@ type Publish struct {
 func (x *Publish) Reset() {
 	*x = Publish{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_registry_proto_msgTypes[16]
+		mi := &file_registry_proto_msgTypes[10]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -949,7 +739,7 @@ func (x *Publish) String() string {
 func (*Publish) ProtoMessage() {}
 
 func (x *Publish) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[16]
+	mi := &file_registry_proto_msgTypes[10]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +752,7 @@ func (x *Publish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Publish.ProtoReflect.Descriptor instead.
 func (*Publish) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{16}
+	return file_registry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Publish) GetGroup() string {
@@ -979,243 +769,82 @@ func (x *Publish) GetMsg() *Envelope {
 	return nil
 }
 
-// Forward asks the local registry actor to send Publish to every node, so
-// that one publisher's messages keep their order.
-type Forward struct {
-	state         protoimpl.MessageState
-	sizeCache     protoimpl.SizeCache
-	unknownFields protoimpl.UnknownFields
-
-	Publish *Publish `protobuf:"bytes,1,opt,name=publish,proto3" json:"publish,omitempty"`
-}
-
-func (x *Forward) Reset() {
-	*x = Forward{}
-	if protoimpl.UnsafeEnabled {
-		mi := &file_registry_proto_msgTypes[17]
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		ms.StoreMessageInfo(mi)
-	}
-}
-
-func (x *Forward) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Forward) ProtoMessage() {}
-
-func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[17]
-	if protoimpl.UnsafeEnabled && x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Forward.ProtoReflect.Descriptor instead.
-func (*Forward) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{17}
-}
-
-func (x *Forward) GetPublish() *Publish {
-	if x != nil {
-		return x.Publish
-	}
-	return nil
-}
-
-type MembersRequest struct {
-	state         protoimpl.MessageState
-	sizeCache     protoimpl.SizeCache
-	unknownFields protoimpl.UnknownFields
-
-	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
-}
-
-func (x *MembersRequest) Reset() {
-	*x = MembersRequest{}
-	if protoimpl.UnsafeEnabled {
-		mi := &file_registry_proto_msgTypes[18]
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		ms.StoreMessageInfo(mi)
-	}
-}
-
-func (x *MembersRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*MembersRequest) ProtoMessage() {}
-
-func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[18]
-	if protoimpl.UnsafeEnabled && x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
-func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{18}
-}
-
-func (x *MembersRequest) GetGroup() string {
-	if x != nil {
-		return x.Group
-	}
-	return ""
-}
-
-type MembersResponse struct {
-	state         protoimpl.MessageState
-	sizeCache     protoimpl.SizeCache
-	unknownFields protoimpl.UnknownFields
-
-	Members []*actor.PID `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
-}
-
-func (x *MembersResponse) Reset() {
-	*x = MembersResponse{}
-	if protoimpl.UnsafeEnabled {
-		mi := &file_registry_proto_msgTypes[19]
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		ms.StoreMessageInfo(mi)
-	}
-}
-
-func (x *MembersResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*MembersResponse) ProtoMessage() {}
-
-func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[19]
-	if protoimpl.UnsafeEnabled && x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
-func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{19}
-}
-
-func (x *MembersResponse) GetMembers() []*actor.PID {
-	if x != nil {
-		return x.Members
-	}
-	return nil
-}
-
 var File_registry_proto protoreflect.FileDescriptor
 
 var file_registry_proto_rawDesc = []byte{
 	0x0a, 0x0e, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f,
 	0x12, 0x10, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2e, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74,
-	0x72, 0x79, 0x1a, 0x0b, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x1a,
-	0x19, 0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65, 0x2f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66,
-	0x2f, 0x61, 0x6e, 0x79, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x22, 0x2f, 0x0a, 0x05, 0x46, 0x72,
-	0x61, 0x6d, 0x65, 0x12, 0x12, 0x0a, 0x04, 0x74, 0x79, 0x70, 0x65, 0x18, 0x01, 0x20, 0x01, 0x28,
-	0x0d, 0x52, 0x04, 0x74, 0x79, 0x70, 0x65, 0x12, 0x12, 0x0a, 0x04, 0x64, 0x61, 0x74, 0x61, 0x18,
-	0x02, 0x20, 0x01, 0x28, 0x0c, 0x52, 0x04, 0x64, 0x61, 0x74, 0x61, 0x22, 0x3a, 0x0a, 0x0c, 0x43,
-	0x6c, 0x6f, 0x73, 0x65, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x12, 0x12, 0x0a, 0x04, 0x63,
-	0x6f, 0x64, 0x65, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0d, 0x52, 0x04, 0x63, 0x6f, 0x64, 0x65, 0x12,
-	0x16, 0x0a, 0x06, 0x72, 0x65, 0x61, 0x73, 0x6f, 0x6e, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52,
-	0x06, 0x72, 0x65, 0x61, 0x73, 0x6f, 0x6e, 0x22, 0xad, 0x01, 0x0a, 0x08, 0x45, 0x6e, 0x76, 0x65,
-	0x6c, 0x6f, 0x70, 0x65, 0x12, 0x2f, 0x0a, 0x05, 0x66, 0x72, 0x61, 0x6d, 0x65, 0x18, 0x01, 0x20,
-	0x01, 0x28, 0x0b, 0x32, 0x17, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2e, 0x72, 0x65,
-	0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x46, 0x72, 0x61, 0x6d, 0x65, 0x48, 0x00, 0x52, 0x05,
-	0x66, 0x72, 0x61, 0x6d, 0x65, 0x12, 0x36, 0x0a, 0x05, 0x63, 0x6c, 0x6f, 0x73, 0x65, 0x18, 0x02,
-	0x20, 0x01, 0x28, 0x0b, 0x32, 0x1e, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2e, 0x72,
-	0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x43, 0x6c, 0x6f, 0x73, 0x65, 0x52, 0x65, 0x71,
-	0x75, 0x65, 0x73, 0x74, 0x48, 0x00, 0x52, 0x05, 0x63, 0x6c, 0x6f, 0x73, 0x65, 0x12, 0x30, 0x0a,
-	0x07, 0x70, 0x61, 0x79, 0x6c, 0x6f, 0x61, 0x64, 0x18, 0x03, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x14,
-	0x2e, 0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66,
-	0x2e, 0x41, 0x6e, 0x79, 0x48, 0x00, 0x52, 0x07, 0x70, 0x61, 0x79, 0x6c, 0x6f, 0x61, 0x64, 0x42,
-	0x06, 0x0a, 0x04, 0x62, 0x6f, 0x64, 0x79, 0x22, 0x83, 0x01, 0x0a, 0x05, 0x43, 0x6c, 0x61, 0x69,
-	0x6d, 0x12, 0x20, 0x0a, 0x05, 0x6f, 0x77, 0x6e, 0x65, 0x72, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b,
-	0x32, 0x0a, 0x2e, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x2e, 0x50, 0x49, 0x44, 0x52, 0x05, 0x6f, 0x77,
-	0x6e, 0x65, 0x72, 0x12, 0x18, 0x0a, 0x07, 0x72, 0x65, 0x70, 0x6c, 0x61, 0x63, 0x65, 0x18, 0x02,
-	0x20, 0x01, 0x28, 0x08, 0x52, 0x07, 0x72, 0x65, 0x70, 0x6c, 0x61, 0x63, 0x65, 0x12, 0x12, 0x0a,
-	0x04, 0x63, 0x6f, 0x64, 0x65, 0x18, 0x03, 0x20, 0x01, 0x28, 0x0d, 0x52, 0x04, 0x63, 0x6f, 0x64,
-	0x65, 0x12, 0x16, 0x0a, 0x06, 0x72, 0x65, 0x61, 0x73, 0x6f, 0x6e, 0x18, 0x04, 0x20, 0x01, 0x28,
-	0x09, 0x52, 0x06, 0x72, 0x65, 0x61, 0x73, 0x6f, 0x6e, 0x12, 0x12, 0x0a, 0x04, 0x6e, 0x61, 0x6d,
-	0x65, 0x18, 0x05, 0x20, 0x01, 0x28, 0x09, 0x52, 0x04, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3f, 0x0a,
-	0x07, 0x55, 0x6e, 0x74, 0x72, 0x61, 0x63, 0x6b, 0x12, 0x12, 0x0a, 0x04, 0x6e, 0x61, 0x6d, 0x65,
-	0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x04, 0x6e, 0x61, 0x6d, 0x65, 0x12, 0x20, 0x0a, 0x05,
-	0x6f, 0x77, 0x6e, 0x65, 0x72, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x0a, 0x2e, 0x61, 0x63,
-	0x74, 0x6f, 0x72, 0x2e, 0x50, 0x49, 0x44, 0x52, 0x05, 0x6f, 0x77, 0x6e, 0x65, 0x72, 0x22, 0x43,
-	0x0a, 0x0d, 0x43, 0x6c, 0x61, 0x69, 0x6d, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x12,
-	0x0e, 0x0a, 0x02, 0x6f, 0x6b, 0x18, 0x01, 0x20, 0x01, 0x28, 0x08, 0x52, 0x02, 0x6f, 0x6b, 0x12,
-	0x22, 0x0a, 0x06, 0x68, 0x6f, 0x6c, 0x64, 0x65, 0x72, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32,
-	0x0a, 0x2e, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x2e, 0x50, 0x49, 0x44, 0x52, 0x06, 0x68, 0x6f, 0x6c,
-	0x64, 0x65, 0x72, 0x22, 0x2b, 0x0a, 0x07, 0x52, 0x65, 0x6c, 0x65, 0x61, 0x73, 0x65, 0x12, 0x20,
-	0x0a, 0x05, 0x6f, 0x77, 0x6e, 0x65, 0x72, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x0a, 0x2e,
-	0x61, 0x63, 0x74, 0x6f, 0x72, 0x2e, 0x50, 0x49, 0x44, 0x52, 0x05, 0x6f, 0x77, 0x6e, 0x65, 0x72,
-	0x22, 0x4a, 0x0a, 0x0f, 0x52, 0x65, 0x6c, 0x65, 0x61, 0x73, 0x65, 0x52, 0x65, 0x73, 0x70, 0x6f,
-	0x6e, 0x73, 0x65, 0x12, 0x1a, 0x0a, 0x08, 0x72, 0x65, 0x6c, 0x65, 0x61, 0x73, 0x65, 0x64, 0x18,
-	0x01, 0x20, 0x01, 0x28, 0x08, 0x52, 0x08, 0x72, 0x65, 0x6c, 0x65, 0x61, 0x73, 0x65, 0x64, 0x12,
-	0x1b, 0x0a, 0x09, 0x6e, 0x6f, 0x74, 0x5f, 0x6f, 0x77, 0x6e, 0x65, 0x72, 0x18, 0x02, 0x20, 0x01,
-	0x28, 0x08, 0x52, 0x08, 0x6e, 0x6f, 0x74, 0x4f, 0x77, 0x6e, 0x65, 0x72, 0x22, 0x08, 0x0a, 0x06,
-	0x4c, 0x6f, 0x6f, 0x6b, 0x75, 0x70, 0x22, 0x32, 0x0a, 0x0e, 0x4c, 0x6f, 0x6f, 0x6b, 0x75, 0x70,
-	0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x12, 0x20, 0x0a, 0x05, 0x6f, 0x77, 0x6e, 0x65,
-	0x72, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x0a, 0x2e, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x2e,
-	0x50, 0x49, 0x44, 0x52, 0x05, 0x6f, 0x77, 0x6e, 0x65, 0x72, 0x22, 0x37, 0x0a, 0x07, 0x44, 0x65,
-	0x6c, 0x69, 0x76, 0x65, 0x72, 0x12, 0x2c, 0x0a, 0x03, 0x6d, 0x73, 0x67, 0x18, 0x01, 0x20, 0x01,
-	0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2e, 0x72, 0x65, 0x67,
-	0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x45, 0x6e, 0x76, 0x65, 0x6c, 0x6f, 0x70, 0x65, 0x52, 0x03,
-	0x6d, 0x73, 0x67, 0x22, 0x2f, 0x0a, 0x0f, 0x44, 0x65, 0x6c, 0x69, 0x76, 0x65, 0x72, 0x52, 0x65,
-	0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x12, 0x1c, 0x0a, 0x09, 0x64, 0x65, 0x6c, 0x69, 0x76, 0x65,
-	0x72, 0x65, 0x64, 0x18, 0x01, 0x20, 0x01, 0x28, 0x08, 0x52, 0x09, 0x64, 0x65, 0x6c, 0x69, 0x76,
-	0x65, 0x72, 0x65, 0x64, 0x22, 0x5d, 0x0a, 0x09, 0x44, 0x65, 0x6c, 0x69, 0x76, 0x65, 0x72, 0x54,
-	0x6f, 0x12, 0x22, 0x0a, 0x06, 0x74, 0x61, 0x72, 0x67, 0x65, 0x74, 0x18, 0x01, 0x20, 0x01, 0x28,
-	0x0b, 0x32, 0x0a, 0x2e, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x2e, 0x50, 0x49, 0x44, 0x52, 0x06, 0x74,
-	0x61, 0x72, 0x67, 0x65, 0x74, 0x12, 0x2c, 0x0a, 0x03, 0x6d, 0x73, 0x67, 0x18, 0x02, 0x20, 0x01,
-	0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2e, 0x72, 0x65, 0x67,
-	0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x45, 0x6e, 0x76, 0x65, 0x6c, 0x6f, 0x70, 0x65, 0x52, 0x03,
-	0x6d, 0x73, 0x67, 0x22, 0x40, 0x0a, 0x04, 0x4a, 0x6f, 0x69, 0x6e, 0x12, 0x14, 0x0a, 0x05, 0x67,
-	0x72, 0x6f, 0x75, 0x70, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05, 0x67, 0x72, 0x6f, 0x75,
-	0x70, 0x12, 0x22, 0x0a, 0x06, 0x6d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x18, 0x02, 0x20, 0x01, 0x28,
-	0x0b, 0x32, 0x0a, 0x2e, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x2e, 0x50, 0x49, 0x44, 0x52, 0x06, 0x6d,
-	0x65, 0x6d, 0x62, 0x65, 0x72, 0x22, 0x41, 0x0a, 0x05, 0x4c, 0x65, 0x61, 0x76, 0x65, 0x12, 0x14,
-	0x0a, 0x05, 0x67, 0x72, 0x6f, 0x75, 0x70, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05, 0x67,
-	0x72, 0x6f, 0x75, 0x70, 0x12, 0x22, 0x0a, 0x06, 0x6d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x18, 0x02,
-	0x20, 0x01, 0x28, 0x0b, 0x32, 0x0a, 0x2e, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x2e, 0x50, 0x49, 0x44,
-	0x52, 0x06, 0x6d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x22, 0x05, 0x0a, 0x03, 0x41, 0x63, 0x6b, 0x22,
-	0x4d, 0x0a, 0x07, 0x50, 0x75, 0x62, 0x6c, 0x69, 0x73, 0x68, 0x12, 0x14, 0x0a, 0x05, 0x67, 0x72,
-	0x6f, 0x75, 0x70, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05, 0x67, 0x72, 0x6f, 0x75, 0x70,
-	0x12, 0x2c, 0x0a, 0x03, 0x6d, 0x73, 0x67, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e,
+	0x72, 0x79, 0x1a, 0x19, 0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65, 0x2f, 0x70, 0x72, 0x6f, 0x74, 0x6f,
+	0x62, 0x75, 0x66, 0x2f, 0x61, 0x6e, 0x79, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x22, 0x2f, 0x0a,
+	0x05, 0x46, 0x72, 0x61, 0x6d, 0x65, 0x12, 0x12, 0x0a, 0x04, 0x74, 0x79, 0x70, 0x65, 0x18, 0x01,
+	0x20, 0x01, 0x28, 0x0d, 0x52, 0x04, 0x74, 0x79, 0x70, 0x65, 0x12, 0x12, 0x0a, 0x04, 0x64, 0x61,
+	0x74, 0x61, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0c, 0x52, 0x04, 0x64, 0x61, 0x74, 0x61, 0x22, 0x3a,
+	0x0a, 0x0c, 0x43, 0x6c, 0x6f, 0x73, 0x65, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x12, 0x12,
+	0x0a, 0x04, 0x63, 0x6f, 0x64, 0x65, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0d, 0x52, 0x04, 0x63, 0x6f,
+	0x64, 0x65, 0x12, 0x16, 0x0a, 0x06, 0x72, 0x65, 0x61, 0x73, 0x6f, 0x6e, 0x18, 0x02, 0x20, 0x01,
+	0x28, 0x09, 0x52, 0x06, 0x72, 0x65, 0x61, 0x73, 0x6f, 0x6e, 0x22, 0xad, 0x01, 0x0a, 0x08, 0x45,
+	0x6e, 0x76, 0x65, 0x6c, 0x6f, 0x70, 0x65, 0x12, 0x2f, 0x0a, 0x05, 0x66, 0x72, 0x61, 0x6d, 0x65,
+	0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x17, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73,
+	0x2e, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x46, 0x72, 0x61, 0x6d, 0x65, 0x48,
+	0x00, 0x52, 0x05, 0x66, 0x72, 0x61, 0x6d, 0x65, 0x12, 0x36, 0x0a, 0x05, 0x63, 0x6c, 0x6f, 0x73,
+	0x65, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1e, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77,
+	0x73, 0x2e, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x43, 0x6c, 0x6f, 0x73, 0x65,
+	0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x48, 0x00, 0x52, 0x05, 0x63, 0x6c, 0x6f, 0x73, 0x65,
+	0x12, 0x30, 0x0a, 0x07, 0x70, 0x61, 0x79, 0x6c, 0x6f, 0x61, 0x64, 0x18, 0x03, 0x20, 0x01, 0x28,
+	0x0b, 0x32, 0x14, 0x2e, 0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f,
+	0x62, 0x75, 0x66, 0x2e, 0x41, 0x6e, 0x79, 0x48, 0x00, 0x52, 0x07, 0x70, 0x61, 0x79, 0x6c, 0x6f,
+	0x61, 0x64, 0x42, 0x06, 0x0a, 0x04, 0x62, 0x6f, 0x64, 0x79, 0x22, 0x55, 0x0a, 0x05, 0x45, 0x6e,
+	0x74, 0x72, 0x79, 0x12, 0x14, 0x0a, 0x05, 0x67, 0x72, 0x6f, 0x75, 0x70, 0x18, 0x01, 0x20, 0x01,
+	0x28, 0x08, 0x52, 0x05, 0x67, 0x72, 0x6f, 0x75, 0x70, 0x12, 0x10, 0x0a, 0x03, 0x6b, 0x65, 0x79,
+	0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x03, 0x6b, 0x65, 0x79, 0x12, 0x0e, 0x0a, 0x02, 0x69,
+	0x64, 0x18, 0x03, 0x20, 0x01, 0x28, 0x09, 0x52, 0x02, 0x69, 0x64, 0x12, 0x14, 0x0a, 0x05, 0x63,
+	0x6c, 0x6f, 0x63, 0x6b, 0x18, 0x04, 0x20, 0x01, 0x28, 0x04, 0x52, 0x05, 0x63, 0x6c, 0x6f, 0x63,
+	0x6b, 0x22, 0x4b, 0x0a, 0x02, 0x4f, 0x70, 0x12, 0x16, 0x0a, 0x06, 0x72, 0x65, 0x6d, 0x6f, 0x76,
+	0x65, 0x18, 0x01, 0x20, 0x01, 0x28, 0x08, 0x52, 0x06, 0x72, 0x65, 0x6d, 0x6f, 0x76, 0x65, 0x12,
+	0x2d, 0x0a, 0x05, 0x65, 0x6e, 0x74, 0x72, 0x79, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x17,
+	0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2e, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72,
+	0x79, 0x2e, 0x45, 0x6e, 0x74, 0x72, 0x79, 0x52, 0x05, 0x65, 0x6e, 0x74, 0x72, 0x79, 0x22, 0x73,
+	0x0a, 0x05, 0x44, 0x65, 0x6c, 0x74, 0x61, 0x12, 0x16, 0x0a, 0x06, 0x6d, 0x65, 0x6d, 0x62, 0x65,
+	0x72, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x06, 0x6d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x12,
+	0x18, 0x0a, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09,
+	0x52, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x12, 0x10, 0x0a, 0x03, 0x73, 0x65, 0x71,
+	0x18, 0x03, 0x20, 0x01, 0x28, 0x04, 0x52, 0x03, 0x73, 0x65, 0x71, 0x12, 0x26, 0x0a, 0x03, 0x6f,
+	0x70, 0x73, 0x18, 0x04, 0x20, 0x03, 0x28, 0x0b, 0x32, 0x14, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f,
+	0x77, 0x73, 0x2e, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x4f, 0x70, 0x52, 0x03,
+	0x6f, 0x70, 0x73, 0x22, 0xa9, 0x01, 0x0a, 0x08, 0x53, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74,
+	0x12, 0x16, 0x0a, 0x06, 0x6d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09,
+	0x52, 0x06, 0x6d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x12, 0x18, 0x0a, 0x07, 0x61, 0x64, 0x64, 0x72,
+	0x65, 0x73, 0x73, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65,
+	0x73, 0x73, 0x12, 0x10, 0x0a, 0x03, 0x73, 0x65, 0x71, 0x18, 0x03, 0x20, 0x01, 0x28, 0x04, 0x52,
+	0x03, 0x73, 0x65, 0x71, 0x12, 0x12, 0x0a, 0x04, 0x70, 0x61, 0x72, 0x74, 0x18, 0x04, 0x20, 0x01,
+	0x28, 0x0d, 0x52, 0x04, 0x70, 0x61, 0x72, 0x74, 0x12, 0x12, 0x0a, 0x04, 0x6c, 0x61, 0x73, 0x74,
+	0x18, 0x05, 0x20, 0x01, 0x28, 0x08, 0x52, 0x04, 0x6c, 0x61, 0x73, 0x74, 0x12, 0x31, 0x0a, 0x07,
+	0x65, 0x6e, 0x74, 0x72, 0x69, 0x65, 0x73, 0x18, 0x06, 0x20, 0x03, 0x28, 0x0b, 0x32, 0x17, 0x2e,
 	0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2e, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79,
-	0x2e, 0x45, 0x6e, 0x76, 0x65, 0x6c, 0x6f, 0x70, 0x65, 0x52, 0x03, 0x6d, 0x73, 0x67, 0x22, 0x3e,
-	0x0a, 0x07, 0x46, 0x6f, 0x72, 0x77, 0x61, 0x72, 0x64, 0x12, 0x33, 0x0a, 0x07, 0x70, 0x75, 0x62,
-	0x6c, 0x69, 0x73, 0x68, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x19, 0x2e, 0x70, 0x72, 0x6f,
-	0x74, 0x6f, 0x77, 0x73, 0x2e, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x50, 0x75,
-	0x62, 0x6c, 0x69, 0x73, 0x68, 0x52, 0x07, 0x70, 0x75, 0x62, 0x6c, 0x69, 0x73, 0x68, 0x22, 0x26,
-	0x0a, 0x0e, 0x4d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x73, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74,
-	0x12, 0x14, 0x0a, 0x05, 0x67, 0x72, 0x6f, 0x75, 0x70, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52,
-	0x05, 0x67, 0x72, 0x6f, 0x75, 0x70, 0x22, 0x37, 0x0a, 0x0f, 0x4d, 0x65, 0x6d, 0x62, 0x65, 0x72,
-	0x73, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x12, 0x24, 0x0a, 0x07, 0x6d, 0x65, 0x6d,
-	0x62, 0x65, 0x72, 0x73, 0x18, 0x01, 0x20, 0x03, 0x28, 0x0b, 0x32, 0x0a, 0x2e, 0x61, 0x63, 0x74,
-	0x6f, 0x72, 0x2e, 0x50, 0x49, 0x44, 0x52, 0x07, 0x6d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x73, 0x42,
-	0x30, 0x5a, 0x2e, 0x67, 0x69, 0x74, 0x68, 0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x70, 0x72,
-	0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2f, 0x72, 0x65,
-	0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2f, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x70,
-	0x62, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
+	0x2e, 0x45, 0x6e, 0x74, 0x72, 0x79, 0x52, 0x07, 0x65, 0x6e, 0x74, 0x72, 0x69, 0x65, 0x73, 0x22,
+	0x3f, 0x0a, 0x0b, 0x53, 0x79, 0x6e, 0x63, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x12, 0x16,
+	0x0a, 0x06, 0x6d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x06,
+	0x6d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x12, 0x18, 0x0a, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73,
+	0x73, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73,
+	0x22, 0x4c, 0x0a, 0x06, 0x44, 0x69, 0x67, 0x65, 0x73, 0x74, 0x12, 0x16, 0x0a, 0x06, 0x6d, 0x65,
+	0x6d, 0x62, 0x65, 0x72, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x06, 0x6d, 0x65, 0x6d, 0x62,
+	0x65, 0x72, 0x12, 0x18, 0x0a, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x18, 0x02, 0x20,
+	0x01, 0x28, 0x09, 0x52, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x12, 0x10, 0x0a, 0x03,
+	0x73, 0x65, 0x71, 0x18, 0x03, 0x20, 0x01, 0x28, 0x04, 0x52, 0x03, 0x73, 0x65, 0x71, 0x22, 0x49,
+	0x0a, 0x09, 0x44, 0x65, 0x6c, 0x69, 0x76, 0x65, 0x72, 0x54, 0x6f, 0x12, 0x0e, 0x0a, 0x02, 0x69,
+	0x64, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x02, 0x69, 0x64, 0x12, 0x2c, 0x0a, 0x03, 0x6d,
+	0x73, 0x67, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f,
+	0x77, 0x73, 0x2e, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x45, 0x6e, 0x76, 0x65,
+	0x6c, 0x6f, 0x70, 0x65, 0x52, 0x03, 0x6d, 0x73, 0x67, 0x22, 0x4d, 0x0a, 0x07, 0x50, 0x75, 0x62,
+	0x6c, 0x69, 0x73, 0x68, 0x12, 0x14, 0x0a, 0x05, 0x67, 0x72, 0x6f, 0x75, 0x70, 0x18, 0x01, 0x20,
+	0x01, 0x28, 0x09, 0x52, 0x05, 0x67, 0x72, 0x6f, 0x75, 0x70, 0x12, 0x2c, 0x0a, 0x03, 0x6d, 0x73,
+	0x67, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77,
+	0x73, 0x2e, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x45, 0x6e, 0x76, 0x65, 0x6c,
+	0x6f, 0x70, 0x65, 0x52, 0x03, 0x6d, 0x73, 0x67, 0x42, 0x30, 0x5a, 0x2e, 0x67, 0x69, 0x74, 0x68,
+	0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2f, 0x70,
+	0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2f, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2f,
+	0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x70, 0x62, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74,
+	0x6f, 0x33,
 }
 
 var (
@@ -1230,53 +859,35 @@ func file_registry_proto_rawDescGZIP() []byte {
 	return file_registry_proto_rawDescData
 }
 
-var file_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_registry_proto_goTypes = []interface{}{
-	(*Frame)(nil),           // 0: protows.registry.Frame
-	(*CloseRequest)(nil),    // 1: protows.registry.CloseRequest
-	(*Envelope)(nil),        // 2: protows.registry.Envelope
-	(*Claim)(nil),           // 3: protows.registry.Claim
-	(*Untrack)(nil),         // 4: protows.registry.Untrack
-	(*ClaimResponse)(nil),   // 5: protows.registry.ClaimResponse
-	(*Release)(nil),         // 6: protows.registry.Release
-	(*ReleaseResponse)(nil), // 7: protows.registry.ReleaseResponse
-	(*Lookup)(nil),          // 8: protows.registry.Lookup
-	(*LookupResponse)(nil),  // 9: protows.registry.LookupResponse
-	(*Deliver)(nil),         // 10: protows.registry.Deliver
-	(*DeliverResponse)(nil), // 11: protows.registry.DeliverResponse
-	(*DeliverTo)(nil),       // 12: protows.registry.DeliverTo
-	(*Join)(nil),            // 13: protows.registry.Join
-	(*Leave)(nil),           // 14: protows.registry.Leave
-	(*Ack)(nil),             // 15: protows.registry.Ack
-	(*Publish)(nil),         // 16: protows.registry.Publish
-	(*Forward)(nil),         // 17: protows.registry.Forward
-	(*MembersRequest)(nil),  // 18: protows.registry.MembersRequest
-	(*MembersResponse)(nil), // 19: protows.registry.MembersResponse
-	(*anypb.Any)(nil),       // 20: google.protobuf.Any
-	(*actor.PID)(nil),       // 21: actor.PID
+	(*Frame)(nil),        // 0: protows.registry.Frame
+	(*CloseRequest)(nil), // 1: protows.registry.CloseRequest
+	(*Envelope)(nil),     // 2: protows.registry.Envelope
+	(*Entry)(nil),        // 3: protows.registry.Entry
+	(*Op)(nil),           // 4: protows.registry.Op
+	(*Delta)(nil),        // 5: protows.registry.Delta
+	(*Snapshot)(nil),     // 6: protows.registry.Snapshot
+	(*SyncRequest)(nil),  // 7: protows.registry.SyncRequest
+	(*Digest)(nil),       // 8: protows.registry.Digest
+	(*DeliverTo)(nil),    // 9: protows.registry.DeliverTo
+	(*Publish)(nil),      // 10: protows.registry.Publish
+	(*anypb.Any)(nil),    // 11: google.protobuf.Any
 }
 var file_registry_proto_depIdxs = []int32{
 	0,  // 0: protows.registry.Envelope.frame:type_name -> protows.registry.Frame
 	1,  // 1: protows.registry.Envelope.close:type_name -> protows.registry.CloseRequest
-	20, // 2: protows.registry.Envelope.payload:type_name -> google.protobuf.Any
-	21, // 3: protows.registry.Claim.owner:type_name -> actor.PID
-	21, // 4: protows.registry.Untrack.owner:type_name -> actor.PID
-	21, // 5: protows.registry.ClaimResponse.holder:type_name -> actor.PID
-	21, // 6: protows.registry.Release.owner:type_name -> actor.PID
-	21, // 7: protows.registry.LookupResponse.owner:type_name -> actor.PID
-	2,  // 8: protows.registry.Deliver.msg:type_name -> protows.registry.Envelope
-	21, // 9: protows.registry.DeliverTo.target:type_name -> actor.PID
-	2,  // 10: protows.registry.DeliverTo.msg:type_name -> protows.registry.Envelope
-	21, // 11: protows.registry.Join.member:type_name -> actor.PID
-	21, // 12: protows.registry.Leave.member:type_name -> actor.PID
-	2,  // 13: protows.registry.Publish.msg:type_name -> protows.registry.Envelope
-	16, // 14: protows.registry.Forward.publish:type_name -> protows.registry.Publish
-	21, // 15: protows.registry.MembersResponse.members:type_name -> actor.PID
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	11, // 2: protows.registry.Envelope.payload:type_name -> google.protobuf.Any
+	3,  // 3: protows.registry.Op.entry:type_name -> protows.registry.Entry
+	4,  // 4: protows.registry.Delta.ops:type_name -> protows.registry.Op
+	3,  // 5: protows.registry.Snapshot.entries:type_name -> protows.registry.Entry
+	2,  // 6: protows.registry.DeliverTo.msg:type_name -> protows.registry.Envelope
+	2,  // 7: protows.registry.Publish.msg:type_name -> protows.registry.Envelope
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_registry_proto_init() }
@@ -1322,7 +933,7 @@ func file_registry_proto_init() {
 			}
 		}
 		file_registry_proto_msgTypes[3].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Claim); i {
+			switch v := v.(*Entry); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -1334,7 +945,7 @@ func file_registry_proto_init() {
 			}
 		}
 		file_registry_proto_msgTypes[4].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Untrack); i {
+			switch v := v.(*Op); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -1346,7 +957,7 @@ func file_registry_proto_init() {
 			}
 		}
 		file_registry_proto_msgTypes[5].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ClaimResponse); i {
+			switch v := v.(*Delta); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -1358,7 +969,7 @@ func file_registry_proto_init() {
 			}
 		}
 		file_registry_proto_msgTypes[6].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Release); i {
+			switch v := v.(*Snapshot); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -1370,7 +981,7 @@ func file_registry_proto_init() {
 			}
 		}
 		file_registry_proto_msgTypes[7].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ReleaseResponse); i {
+			switch v := v.(*SyncRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -1382,7 +993,7 @@ func file_registry_proto_init() {
 			}
 		}
 		file_registry_proto_msgTypes[8].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Lookup); i {
+			switch v := v.(*Digest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -1394,42 +1005,6 @@ func file_registry_proto_init() {
 			}
 		}
 		file_registry_proto_msgTypes[9].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*LookupResponse); i {
-			case 0:
-				return &v.state
-			case 1:
-				return &v.sizeCache
-			case 2:
-				return &v.unknownFields
-			default:
-				return nil
-			}
-		}
-		file_registry_proto_msgTypes[10].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Deliver); i {
-			case 0:
-				return &v.state
-			case 1:
-				return &v.sizeCache
-			case 2:
-				return &v.unknownFields
-			default:
-				return nil
-			}
-		}
-		file_registry_proto_msgTypes[11].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*DeliverResponse); i {
-			case 0:
-				return &v.state
-			case 1:
-				return &v.sizeCache
-			case 2:
-				return &v.unknownFields
-			default:
-				return nil
-			}
-		}
-		file_registry_proto_msgTypes[12].Exporter = func(v interface{}, i int) interface{} {
 			switch v := v.(*DeliverTo); i {
 			case 0:
 				return &v.state
@@ -1441,80 +1016,8 @@ func file_registry_proto_init() {
 				return nil
 			}
 		}
-		file_registry_proto_msgTypes[13].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Join); i {
-			case 0:
-				return &v.state
-			case 1:
-				return &v.sizeCache
-			case 2:
-				return &v.unknownFields
-			default:
-				return nil
-			}
-		}
-		file_registry_proto_msgTypes[14].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Leave); i {
-			case 0:
-				return &v.state
-			case 1:
-				return &v.sizeCache
-			case 2:
-				return &v.unknownFields
-			default:
-				return nil
-			}
-		}
-		file_registry_proto_msgTypes[15].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Ack); i {
-			case 0:
-				return &v.state
-			case 1:
-				return &v.sizeCache
-			case 2:
-				return &v.unknownFields
-			default:
-				return nil
-			}
-		}
-		file_registry_proto_msgTypes[16].Exporter = func(v interface{}, i int) interface{} {
+		file_registry_proto_msgTypes[10].Exporter = func(v interface{}, i int) interface{} {
 			switch v := v.(*Publish); i {
-			case 0:
-				return &v.state
-			case 1:
-				return &v.sizeCache
-			case 2:
-				return &v.unknownFields
-			default:
-				return nil
-			}
-		}
-		file_registry_proto_msgTypes[17].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Forward); i {
-			case 0:
-				return &v.state
-			case 1:
-				return &v.sizeCache
-			case 2:
-				return &v.unknownFields
-			default:
-				return nil
-			}
-		}
-		file_registry_proto_msgTypes[18].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*MembersRequest); i {
-			case 0:
-				return &v.state
-			case 1:
-				return &v.sizeCache
-			case 2:
-				return &v.unknownFields
-			default:
-				return nil
-			}
-		}
-		file_registry_proto_msgTypes[19].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*MembersResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -1537,7 +1040,7 @@ func file_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_registry_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
