@@ -57,15 +57,20 @@ func (c *Chatter) Connect(h *actor.Handshake) error {
 }
 
 // Init takes the name (two handshakes racing for it: the second loses
-// here, with close code 4009) and joins the room.
+// here, with close code 4009) and joins the room. In a cluster, two
+// members can give the name out at once; when they hear of each other the
+// registry keeps one and closes the other with 4009 too.
 func (c *Chatter) Init(ctx *actor.Context) error {
 	if err := ctx.Register(c.name); err != nil {
 		if errors.Is(err, registry.ErrNameTaken) {
 			return actor.Stop(4009, "name taken: "+c.name)
 		}
-		return err
+		return actor.Stop(1013, "the registry is unavailable; try again")
 	}
-	return ctx.Join("room:" + c.room)
+	if err := ctx.Join("room:" + c.room); err != nil {
+		return actor.Stop(1013, "the registry is unavailable; try again")
+	}
+	return nil
 }
 
 // HandleIn routes a message to the room, or to one user.
@@ -76,12 +81,19 @@ func (c *Chatter) HandleIn(ctx *actor.Context, f actor.Frame) error {
 	}
 	if m.To != "" {
 		err := ctx.SendTo(m.To, frame(out{From: c.name, To: m.To, Text: m.Text}))
-		if errors.Is(err, registry.ErrNotFound) {
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
 			return ctx.Push(frame(out{Error: "no such user: " + m.To}))
+		case err != nil:
+			// The registry failed, not this user: say so, keep the connection.
+			return ctx.Push(frame(out{Error: "not sent: " + err.Error()}))
 		}
-		return err
+		return nil
 	}
-	return ctx.Publish("room:"+c.room, frame(out{From: c.name, Room: c.room, Text: m.Text}))
+	if err := ctx.Publish("room:"+c.room, frame(out{From: c.name, Room: c.room, Text: m.Text})); err != nil {
+		return ctx.Push(frame(out{Error: "not sent: " + err.Error()}))
+	}
+	return nil
 }
 
 // HandleInfo passes on what the room and other users send.

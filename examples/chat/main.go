@@ -74,7 +74,7 @@ func joinCluster(sys *protoactor.ActorSystem, self, peers string, formation int)
 	})
 	provider := automanaged.NewWithTesting(time.Second, port+1, health, checks...)
 	c = cluster.New(sys, cluster.Configure(clusterName, provider, disthash.New(),
-		remote.Configure(host, port), cluster.WithKinds(registry.Kinds()...)))
+		remote.Configure(host, port)))
 	if formation <= 0 {
 		formation = len(checks)
 	}
@@ -97,6 +97,13 @@ func joinCluster(sys *protoactor.ActorSystem, self, peers string, formation int)
 	if err != nil {
 		c.Shutdown(true)
 		return nil, nil, err
+	}
+	// Serve once this member has the others' names and rooms, so that its
+	// users find everyone at once.
+	syncCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := reg.WaitSynced(syncCtx); err != nil {
+		sys.Logger().Warn("serving before the registry has every member's entries", slog.Any("error", err))
 	}
 	return reg, func() {
 		reg.Stop()
