@@ -89,9 +89,30 @@ type Cluster struct {
 	pid    *protoactor.PID
 	done   chan struct{}
 	synced chan struct{}
+
+	cutMu sync.Mutex
+	cut   map[string]bool // test hook: members whose registry traffic is dropped
 }
 
 var _ Registry = (*Cluster)(nil)
+
+// setCut drops (or again lets through) the registry's own traffic with the
+// member at address, both ways: a partition as the registry sees it.
+// Tests use it; messages sent to actors are not affected.
+func (r *Cluster) setCut(address string, cut bool) {
+	r.cutMu.Lock()
+	defer r.cutMu.Unlock()
+	if r.cut == nil {
+		r.cut = map[string]bool{}
+	}
+	r.cut[address] = cut
+}
+
+func (r *Cluster) isCut(address string) bool {
+	r.cutMu.Lock()
+	defer r.cutMu.Unlock()
+	return r.cut[address]
+}
 
 // NewCluster starts the registry on this member. Call it once per member,
 // after StartMember, with the same options on every member. It does not
@@ -331,6 +352,7 @@ func (n *replica) Receive(ctx protoactor.Context) {
 		n.start(ctx)
 	case *protoactor.Stopping:
 		n.stopped = true
+		n.releaseAll(ctx)
 		n.sub.stop()
 		n.timer.Stop()
 	case *protoactor.Stopped:
@@ -415,8 +437,16 @@ func (n *replica) broadcast(ctx protoactor.Context, ops []*registrypb.Op) {
 	n.seq++
 	d := &registrypb.Delta{Member: n.r.member, Address: n.r.self, Seq: n.seq, Ops: ops}
 	for _, a := range n.targets() {
-		ctx.Send(replicaAt(a), d)
+		n.send(ctx, a, d)
 	}
+}
+
+// send sends msg to the registry actor of the member at address.
+func (n *replica) send(ctx protoactor.Context, address string, msg any) {
+	if n.r.isCut(address) {
+		return
+	}
+	ctx.Send(replicaAt(address), msg)
 }
 
 func nameOp(remove bool, name string, pid *protoactor.PID, clock uint64) *registrypb.Op {
@@ -516,10 +546,27 @@ func (n *replica) settle(ctx protoactor.Context, name string) []*registrypb.Op {
 
 // forget releases everything a stopped actor of this member held.
 func (n *replica) forget(ctx protoactor.Context, pid *protoactor.PID) {
+	n.broadcast(ctx, n.release(pid))
+}
+
+// releaseAll releases everything this member's actors hold, in one change,
+// so that the other members drop it at once when this registry stops
+// rather than when the member leaves the cluster topology.
+func (n *replica) releaseAll(ctx protoactor.Context) {
+	var ops []*registrypb.Op
+	for _, h := range n.held {
+		ops = append(ops, n.release(h.pid)...)
+	}
+	n.broadcast(ctx, ops)
+}
+
+// release drops pid's entries and returns the changes that drop them on
+// the other members.
+func (n *replica) release(pid *protoactor.PID) []*registrypb.Op {
 	k := keyOf(pid)
 	h, ok := n.held[k]
 	if !ok {
-		return
+		return nil
 	}
 	delete(n.held, k)
 	var ops []*registrypb.Op
@@ -534,7 +581,7 @@ func (n *replica) forget(ctx protoactor.Context, pid *protoactor.PID) {
 			ops = append(ops, groupOp(true, g, pid))
 		}
 	}
-	n.broadcast(ctx, ops)
+	return ops
 }
 
 // ask requests a peer's snapshot, at most once per sync interval.
@@ -546,14 +593,14 @@ func (n *replica) ask(ctx protoactor.Context, address string) {
 	if p != nil {
 		p.asked = time.Now()
 	}
-	ctx.Send(replicaAt(address), &registrypb.SyncRequest{Member: n.r.member, Address: n.r.self})
+	n.send(ctx, address, &registrypb.SyncRequest{Member: n.r.member, Address: n.r.self})
 }
 
 // peerFor returns the state kept for member at address, replacing that of
 // an earlier process at the same address. It returns nil for a member
 // that left the topology, or a message from this member itself.
 func (n *replica) peerFor(member, address string) *peer {
-	if n.gone[member] || address == n.r.self || address == "" || member == "" {
+	if n.gone[member] || n.r.isCut(address) || address == n.r.self || address == "" || member == "" {
 		return nil
 	}
 	p := n.peers[address]
@@ -670,11 +717,10 @@ func (n *replica) onSyncRequest(ctx protoactor.Context, m *registrypb.SyncReques
 }
 
 func (n *replica) sendSnapshot(ctx protoactor.Context, address string) {
-	to := replicaAt(address)
 	part := &registrypb.Snapshot{Member: n.r.member, Address: n.r.self, Seq: n.seq}
 	flush := func(last bool) {
 		part.Last = last
-		ctx.Send(to, part)
+		n.send(ctx, address, part)
 		part = &registrypb.Snapshot{Member: n.r.member, Address: n.r.self, Seq: n.seq, Part: part.Part + 1}
 	}
 	for _, h := range n.held {
@@ -696,7 +742,7 @@ func (n *replica) sendSnapshot(ctx protoactor.Context, address string) {
 func (n *replica) digest(ctx protoactor.Context) {
 	d := &registrypb.Digest{Member: n.r.member, Address: n.r.self, Seq: n.seq}
 	for _, a := range n.targets() {
-		ctx.Send(replicaAt(a), d)
+		n.send(ctx, a, d)
 	}
 	for a := range n.waiting {
 		n.ask(ctx, a)
@@ -718,7 +764,17 @@ func (n *replica) onDigest(ctx protoactor.Context, d *registrypb.Digest) {
 	}
 }
 
+// onTopology follows members joining and leaving. Cluster providers name
+// members in their own way (etcd: "cluster@system-id", Kubernetes: a pod
+// label), while a peer is known by its actor system's id, so a member
+// that left is matched to a peer by its address: the peer at that address
+// is dropped, and, if another member now has the address (a process
+// restarted on the same port), asked for its entries again.
 func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology) {
+	present := map[string]bool{}
+	for _, m := range t.GetMembers() {
+		present[m.Address()] = true
+	}
 	for _, m := range t.GetLeft() {
 		a := m.Address()
 		n.gone[m.Id] = true
@@ -726,9 +782,16 @@ func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology)
 			delete(n.members, a)
 			delete(n.waiting, a)
 		}
-		if p := n.peers[a]; p != nil && p.member == m.Id {
-			delete(n.peers, a)
-			n.dir.dropAddress(a)
+		p := n.peers[a]
+		if p == nil {
+			continue
+		}
+		delete(n.peers, a)
+		n.dir.dropAddress(a)
+		if !present[a] {
+			n.gone[p.member] = true
+		} else if _, ok := n.members[a]; ok {
+			n.ask(ctx, a)
 		}
 	}
 	for _, m := range t.GetJoined() {

@@ -1,0 +1,6 @@
+package registry
+
+// Partition drops (cut) or lets through again (!cut) the registry traffic
+// between r and the member at address, both ways, as a network partition
+// would, without touching proto.actor's connections.
+func Partition(r *Cluster, address string, cut bool) { r.setCut(address, cut) }
