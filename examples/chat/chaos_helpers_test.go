@@ -172,9 +172,21 @@ type user struct {
 	probed       *session
 	staleMarkers int
 
-	wmu sync.Mutex
-	mu  sync.Mutex
-	s   *session
+	wmu     sync.Mutex
+	mu      sync.Mutex
+	s       *session
+	dialErr string // why the last dial failed
+}
+
+// state says whether the user is online and, if not, why its last dial
+// failed.
+func (u *user) state() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.s != nil && u.s.ready {
+		return "online"
+	}
+	return "offline, last dial: " + u.dialErr
 }
 
 func (u *user) session() *session {
@@ -237,6 +249,14 @@ func (u *user) dial() *session {
 		c, resp, err := d.DialContext(u.h.ctx, "ws"+strings.TrimPrefix(u.h.base(u.node), "http")+"/ws?"+q.Encode(), nil)
 		if resp != nil && resp.Body != nil {
 			resp.Body.Close()
+		}
+		if err != nil {
+			u.mu.Lock()
+			u.dialErr = err.Error()
+			if resp != nil {
+				u.dialErr = resp.Status
+			}
+			u.mu.Unlock()
 		}
 		if err == nil {
 			s := &session{conn: c, done: make(chan struct{})}
