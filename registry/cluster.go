@@ -89,6 +89,9 @@ type Cluster struct {
 	pid    *protoactor.PID
 	done   chan struct{}
 	synced chan struct{}
+	// expelled is closed when another member says its topology dropped
+	// this one.
+	expelled chan struct{}
 
 	cutMu sync.Mutex
 	cut   map[string]bool // test hook: members whose registry traffic is dropped
@@ -125,6 +128,7 @@ func NewCluster(c *cluster.Cluster, opts ...Option) (*Cluster, error) {
 	r := &Cluster{
 		c: c, sys: c.ActorSystem, self: c.ActorSystem.Address(), member: c.ActorSystem.ID, cfg: cfg,
 		dir: newDirectory(cfg.conflict.replace), done: make(chan struct{}), synced: make(chan struct{}),
+		expelled: make(chan struct{}),
 	}
 	rep := newReplica(r)
 	pid, err := r.sys.Root.SpawnNamed(protoactor.PropsFromProducer(func() protoactor.Actor { return rep }), replicaName)
@@ -149,6 +153,18 @@ func (r *Cluster) WaitSynced(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// Expelled is closed when this member learns that the cluster dropped it:
+// another member, still in this member's view of the cluster, declared it
+// gone (after a pause such as SIGSTOP, a long GC or a half-open link
+// outlasted the provider's health checks) and says so when it hears from
+// it again. proto.actor never lets a dropped member back in, so the other
+// members no longer reach this member's actors and Register and Join
+// return [ErrExpelled]. The member should close its connections (code
+// 1012, service restart, tells clients to come back) and restart, as a new
+// member that resyncs on joining; examples/chat exits with an error so
+// that its supervisor restarts it.
+func (r *Cluster) Expelled() <-chan struct{} { return r.expelled }
 
 // Stop stops this member's registry actor. The other members drop its
 // entries when it leaves the cluster topology.
@@ -324,25 +340,27 @@ type snapshotBuf struct {
 // replica is the registry actor of one member. It alone changes the
 // directory; the Cluster's readers take its read lock.
 type replica struct {
-	r       *Cluster
-	dir     *directory
-	held    ledger           // this member's actors: their names and groups
-	seq     uint64           // this member's last change
-	clock   uint64           // hybrid logical clock, ns
-	peers   map[string]*peer // by address
-	members map[string]string
-	gone    map[string]bool // member ids that left the topology
-	waiting map[string]bool // addresses WaitSynced waits for
-	sub     *eventstreamSub
-	timer   *time.Timer
-	stopped bool
-	log     *slog.Logger
+	r        *Cluster
+	dir      *directory
+	held     ledger           // this member's actors: their names and groups
+	seq      uint64           // this member's last change
+	clock    uint64           // hybrid logical clock, ns
+	peers    map[string]*peer // by address
+	members  map[string]string
+	gone     map[string]bool      // member ids that left the topology
+	told     map[string]time.Time // gone members last told so
+	expelled bool
+	waiting  map[string]bool // addresses WaitSynced waits for
+	sub      *eventstreamSub
+	timer    *time.Timer
+	stopped  bool
+	log      *slog.Logger
 }
 
 func newReplica(r *Cluster) *replica {
 	return &replica{
 		r: r, dir: r.dir, held: ledger{}, peers: map[string]*peer{}, members: map[string]string{},
-		gone: map[string]bool{}, waiting: map[string]bool{}, log: r.sys.Logger(),
+		gone: map[string]bool{}, told: map[string]time.Time{}, waiting: map[string]bool{}, log: r.sys.Logger(),
 	}
 }
 
@@ -382,6 +400,8 @@ func (n *replica) Receive(ctx protoactor.Context) {
 		n.onDeliver(ctx, m)
 	case *registrypb.Publish:
 		n.onPublish(ctx, m)
+	case *registrypb.Gone:
+		n.onGone(m)
 	}
 }
 
@@ -460,6 +480,9 @@ func groupOp(remove bool, group string, pid *protoactor.PID) *registrypb.Op {
 func (n *replica) write(ctx protoactor.Context, w *write) error {
 	var ops []*registrypb.Op
 	var err error
+	if n.expelled && (w.op == opRegister || w.op == opJoin) {
+		return ErrExpelled
+	}
 	switch w.op {
 	case opRegister:
 		ops, err = n.register(ctx, w.key, w.pid)
@@ -599,8 +622,12 @@ func (n *replica) ask(ctx protoactor.Context, address string) {
 // peerFor returns the state kept for member at address, replacing that of
 // an earlier process at the same address. It returns nil for a member
 // that left the topology, or a message from this member itself.
-func (n *replica) peerFor(member, address string) *peer {
-	if n.gone[member] || n.r.isCut(address) || address == n.r.self || address == "" || member == "" {
+func (n *replica) peerFor(ctx protoactor.Context, member, address string) *peer {
+	if n.r.isCut(address) || address == n.r.self || address == "" || member == "" {
+		return nil
+	}
+	if n.gone[member] {
+		n.tellGone(ctx, member, address)
 		return nil
 	}
 	p := n.peers[address]
@@ -618,7 +645,7 @@ func (n *replica) peerFor(member, address string) *peer {
 }
 
 func (n *replica) onDelta(ctx protoactor.Context, d *registrypb.Delta) {
-	p := n.peerFor(d.GetMember(), d.GetAddress())
+	p := n.peerFor(ctx, d.GetMember(), d.GetAddress())
 	if p == nil {
 		return
 	}
@@ -664,7 +691,7 @@ func (n *replica) settleAll(ctx protoactor.Context, names []string) {
 }
 
 func (n *replica) onSnapshot(ctx protoactor.Context, s *registrypb.Snapshot) {
-	p := n.peerFor(s.GetMember(), s.GetAddress())
+	p := n.peerFor(ctx, s.GetMember(), s.GetAddress())
 	if p == nil {
 		return
 	}
@@ -704,7 +731,7 @@ func (n *replica) onSnapshot(ctx protoactor.Context, s *registrypb.Snapshot) {
 }
 
 func (n *replica) onSyncRequest(ctx protoactor.Context, m *registrypb.SyncRequest) {
-	p := n.peerFor(m.GetMember(), m.GetAddress())
+	p := n.peerFor(ctx, m.GetMember(), m.GetAddress())
 	if p == nil {
 		return
 	}
@@ -750,7 +777,7 @@ func (n *replica) digest(ctx protoactor.Context) {
 }
 
 func (n *replica) onDigest(ctx protoactor.Context, d *registrypb.Digest) {
-	p := n.peerFor(d.GetMember(), d.GetAddress())
+	p := n.peerFor(ctx, d.GetMember(), d.GetAddress())
 	if p == nil {
 		return
 	}
@@ -805,6 +832,33 @@ func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology)
 		}
 	}
 	n.checkSynced()
+}
+
+// tellGone tells a process this member saw leave the cluster, and now
+// hears from again, that it was dropped; at most once per sync interval.
+func (n *replica) tellGone(ctx protoactor.Context, member, address string) {
+	if t, ok := n.told[member]; ok && time.Since(t) < n.r.cfg.digest {
+		return
+	}
+	n.told[member] = time.Now()
+	n.send(ctx, address, &registrypb.Gone{Member: member, Address: address, From: n.r.self})
+}
+
+// onGone handles another member's word that its topology dropped this
+// one. It counts only from a member this one still sees in the cluster:
+// when each side dropped the other (a partition both sides saw), neither
+// is the one to restart, and proto.actor keeps them apart.
+func (n *replica) onGone(m *registrypb.Gone) {
+	if n.expelled || m.GetMember() != n.r.member || m.GetAddress() != n.r.self {
+		return
+	}
+	if _, ok := n.members[m.GetFrom()]; !ok {
+		return
+	}
+	n.expelled = true
+	n.log.Error("protows registry: the cluster dropped this member and will not let it back in; its actors are unreachable from other members: restart it",
+		slog.String("address", n.r.self), slog.String("told by", m.GetFrom()))
+	close(n.r.expelled)
 }
 
 func (n *replica) checkSynced() {

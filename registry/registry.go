@@ -29,6 +29,11 @@ var (
 	// entries is the one it runs on). Call the registry of the actor's
 	// member.
 	ErrNotLocal = errors.New("protows: the actor runs on another member")
+	// ErrExpelled: the cluster dropped this member (it was unreachable for
+	// longer than the cluster provider allows) and will not let it back
+	// in; the registry takes no new names or memberships. Restart the
+	// member. See [Cluster.Expelled].
+	ErrExpelled = errors.New("protows: this member was dropped from the cluster")
 )
 
 // MaxNameLen is the longest name or group, in bytes.

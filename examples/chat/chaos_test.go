@@ -28,6 +28,7 @@ const (
 	holdFor   = 6 * time.Second        // traffic after each fault's measurement
 	stopFor   = 7 * time.Second        // how long node 3 hangs
 	readyIn   = 25 * time.Second       // a node's -formation wait is at most 10 s
+	expelIn   = 10 * time.Second       // a dropped node hears so within a sync interval or two
 )
 
 var phaseNames = [nPhases]string{"0 steady", "1 kill -9 n3", "2 restart n3", "3 SIGSTOP n3", "4 join n4", "5 drain"}
@@ -190,14 +191,31 @@ func TestChatChaos(t *testing.T) {
 	rep.restart = h.reach(probers, n3, ready3, 10*time.Second)
 	hold(holdFor)
 
-	// (3) node 3 hangs: SIGSTOP, then SIGCONT. Node 3's users are only
-	// observed.
+	// (3) node 3 hangs: SIGSTOP, then SIGCONT. Hung for longer than the
+	// health checks allow, it is dropped from the cluster, and proto.actor
+	// never lets it back in: once resumed, it hears so from the others'
+	// registries, closes its connections with 1012 and exits, and is
+	// restarted (here by the test, as by a supervisor). Had it been back in
+	// time, it would simply have resynced.
 	h.setPhase(3)
 	require.NoError(t, procs[3].cmd.Process.Signal(syscall.SIGSTOP))
 	hold(stopFor)
 	require.NoError(t, procs[3].cmd.Process.Signal(syscall.SIGCONT))
 	resumed := time.Now()
-	rep.afterStop = h.reach(probers, n3, resumed, holdFor)
+	select {
+	case <-procs[3].exited:
+		rep.expelled = time.Since(resumed)
+		assert.Contains(t, procs[3].errOut.lines(), "the cluster dropped this member", "why node 3 exited")
+		require.NoError(t, procs[3].start())
+		_, ready, err := procs[3].waitReady(readyIn)
+		require.NoError(t, err)
+		for _, u := range n3 {
+			u.start()
+		}
+		rep.afterStop = h.reach(probers, n3, ready, 10*time.Second)
+	case <-time.After(expelIn):
+		rep.afterStop = h.reach(probers, n3, resumed, holdFor)
+	}
 	hold(time.Until(resumed.Add(holdFor)))
 
 	// (4) node 4 joins during traffic.
@@ -237,6 +255,11 @@ func TestChatChaos(t *testing.T) {
 	assert.True(t, rep.drained, "every message sent between nodes 1 and 2 arrived before the drain deadline")
 	assertAll(t, rep.vanish, 5*time.Second, "node 3's names unknown after kill -9")
 	assertAll(t, rep.restart, 2*time.Second, "node 3's users reachable after its restart's readiness")
+	if rep.expelled > 0 {
+		assertAll(t, rep.afterStop, 2*time.Second, "node 3's users reachable after its restart (once dropped) is ready")
+	} else {
+		assertAll(t, rep.afterStop, holdFor, "node 3's users reachable after SIGCONT")
+	}
 	assertAll(t, rep.join, 10*time.Second, "node 4's user reachable after its readiness")
 }
 
@@ -291,6 +314,7 @@ func clusterAddrs(t *testing.T, n int) []string {
 type report struct {
 	vanish, restart, afterStop, join []reachResult
 	drained, settled                 bool
+	expelled                         time.Duration // SIGCONT to node 3's exit; 0: it stayed
 }
 
 type reachResult struct {
@@ -707,7 +731,12 @@ func (h *harness) table(rep *report) string {
 	}
 	fmt.Fprintf(&b, "n3 names unknown after kill -9:         %s\n", fmtReach(rep.vanish))
 	fmt.Fprintf(&b, "n3 users reached after restart ready:   %s\n", fmtReach(rep.restart))
-	fmt.Fprintf(&b, "n3 users reached after SIGCONT:         %s\n", fmtReach(rep.afterStop))
+	if rep.expelled > 0 {
+		fmt.Fprintf(&b, "n3 dropped from the cluster: exited %.3fs after SIGCONT; restarted\n", rep.expelled.Seconds())
+		fmt.Fprintf(&b, "n3 users reached after restart ready:   %s\n", fmtReach(rep.afterStop))
+	} else {
+		fmt.Fprintf(&b, "n3 users reached after SIGCONT:         %s\n", fmtReach(rep.afterStop))
+	}
 	fmt.Fprintf(&b, "n4 user reached after ready:            %s\n", fmtReach(rep.join))
 	fmt.Fprintf(&b, "phase 0 settled before the kill: %v; drained: %v (%d arrivals during the drain); arrivals at n3/n4 users (unchecked): %v; bogus arrivals: %d\n", rep.settled, rep.drained, h.drainArrivals, sortedCounts(h.unchecked), h.bogus)
 	for _, ev := range h.closes {

@@ -146,6 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger { return logger }))
 	var reg registry.Registry
+	var expelled <-chan struct{} // nil outside a cluster: never ready
 	if *clusterAddr == "" {
 		local, err := registry.NewLocal(sys)
 		if err != nil {
@@ -160,7 +161,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer stop() // also shuts the actor system down
-		reg = node
+		reg, expelled = node, node.Expelled()
 	}
 
 	srv, err := wsactor.NewServer(sys, func() actor.Handler { return &Chatter{reg: reg} }, wsactor.WithRegistry(reg))
@@ -181,14 +182,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
+	// A member the cluster dropped (it hung for longer than the health
+	// checks allow) is never let back in: it closes its connections and
+	// exits with an error, for its supervisor to restart it as a new
+	// member. Its users reconnect and find everyone again.
+	var runErr error
 	select {
 	case <-ctx.Done():
 	case err := <-served:
 		return err
+	case <-expelled:
+		runErr = errors.New("the cluster dropped this member; restart it to rejoin")
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	wsErr := srv.Shutdown(shutdownCtx)
+	shutdown := srv.Shutdown
+	if runErr != nil {
+		shutdown = srv.ShutdownForRestart // 1012: come back soon
+	}
+	wsErr := shutdown(shutdownCtx)
 	if errors.Is(wsErr, context.DeadlineExceeded) {
 		// Peers that did not answer the close frame in time: their
 		// connections were closed without waiting. Not a failure.
@@ -204,5 +216,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return errors.Join(wsErr, httpErr)
+	return errors.Join(runErr, wsErr, httpErr)
 }

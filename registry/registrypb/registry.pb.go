@@ -769,6 +769,72 @@ func (x *Publish) GetMsg() *Envelope {
 	return nil
 }
 
+// Gone tells the process member at address that the sender's cluster
+// topology dropped it: proto.actor does not let it back in, so it must
+// restart to rejoin. Sent when a member hears from a process it saw leave.
+type Gone struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Member  string `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	From    string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+}
+
+func (x *Gone) Reset() {
+	*x = Gone{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_registry_proto_msgTypes[11]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *Gone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Gone) ProtoMessage() {}
+
+func (x *Gone) ProtoReflect() protoreflect.Message {
+	mi := &file_registry_proto_msgTypes[11]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Gone.ProtoReflect.Descriptor instead.
+func (*Gone) Descriptor() ([]byte, []int) {
+	return file_registry_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Gone) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+func (x *Gone) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Gone) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
 var File_registry_proto protoreflect.FileDescriptor
 
 var file_registry_proto_rawDesc = []byte{
@@ -840,11 +906,15 @@ var file_registry_proto_rawDesc = []byte{
 	0x01, 0x28, 0x09, 0x52, 0x05, 0x67, 0x72, 0x6f, 0x75, 0x70, 0x12, 0x2c, 0x0a, 0x03, 0x6d, 0x73,
 	0x67, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77,
 	0x73, 0x2e, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2e, 0x45, 0x6e, 0x76, 0x65, 0x6c,
-	0x6f, 0x70, 0x65, 0x52, 0x03, 0x6d, 0x73, 0x67, 0x42, 0x30, 0x5a, 0x2e, 0x67, 0x69, 0x74, 0x68,
-	0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2f, 0x70,
-	0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2f, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2f,
-	0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x70, 0x62, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74,
-	0x6f, 0x33,
+	0x6f, 0x70, 0x65, 0x52, 0x03, 0x6d, 0x73, 0x67, 0x22, 0x4c, 0x0a, 0x04, 0x47, 0x6f, 0x6e, 0x65,
+	0x12, 0x16, 0x0a, 0x06, 0x6d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09,
+	0x52, 0x06, 0x6d, 0x65, 0x6d, 0x62, 0x65, 0x72, 0x12, 0x18, 0x0a, 0x07, 0x61, 0x64, 0x64, 0x72,
+	0x65, 0x73, 0x73, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65,
+	0x73, 0x73, 0x12, 0x12, 0x0a, 0x04, 0x66, 0x72, 0x6f, 0x6d, 0x18, 0x03, 0x20, 0x01, 0x28, 0x09,
+	0x52, 0x04, 0x66, 0x72, 0x6f, 0x6d, 0x42, 0x30, 0x5a, 0x2e, 0x67, 0x69, 0x74, 0x68, 0x75, 0x62,
+	0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x77, 0x73, 0x2f, 0x70, 0x72, 0x6f,
+	0x74, 0x6f, 0x77, 0x73, 0x2f, 0x72, 0x65, 0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x2f, 0x72, 0x65,
+	0x67, 0x69, 0x73, 0x74, 0x72, 0x79, 0x70, 0x62, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
 }
 
 var (
@@ -859,7 +929,7 @@ func file_registry_proto_rawDescGZIP() []byte {
 	return file_registry_proto_rawDescData
 }
 
-var file_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_registry_proto_goTypes = []interface{}{
 	(*Frame)(nil),        // 0: protows.registry.Frame
 	(*CloseRequest)(nil), // 1: protows.registry.CloseRequest
@@ -872,12 +942,13 @@ var file_registry_proto_goTypes = []interface{}{
 	(*Digest)(nil),       // 8: protows.registry.Digest
 	(*DeliverTo)(nil),    // 9: protows.registry.DeliverTo
 	(*Publish)(nil),      // 10: protows.registry.Publish
-	(*anypb.Any)(nil),    // 11: google.protobuf.Any
+	(*Gone)(nil),         // 11: protows.registry.Gone
+	(*anypb.Any)(nil),    // 12: google.protobuf.Any
 }
 var file_registry_proto_depIdxs = []int32{
 	0,  // 0: protows.registry.Envelope.frame:type_name -> protows.registry.Frame
 	1,  // 1: protows.registry.Envelope.close:type_name -> protows.registry.CloseRequest
-	11, // 2: protows.registry.Envelope.payload:type_name -> google.protobuf.Any
+	12, // 2: protows.registry.Envelope.payload:type_name -> google.protobuf.Any
 	3,  // 3: protows.registry.Op.entry:type_name -> protows.registry.Entry
 	4,  // 4: protows.registry.Delta.ops:type_name -> protows.registry.Op
 	3,  // 5: protows.registry.Snapshot.entries:type_name -> protows.registry.Entry
@@ -1028,6 +1099,18 @@ func file_registry_proto_init() {
 				return nil
 			}
 		}
+		file_registry_proto_msgTypes[11].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*Gone); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
 	}
 	file_registry_proto_msgTypes[2].OneofWrappers = []interface{}{
 		(*Envelope_Frame)(nil),
@@ -1040,7 +1123,7 @@ func file_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_registry_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
