@@ -65,10 +65,13 @@ const snapshotPart = 4096
 // on a hanging member does not block: the message waits in proto.actor's
 // queue for that member and is delivered if the member resumes before it
 // is declared gone, and dropped (a dead letter) if it is declared gone.
-// proto.actor never lets a member it declared gone back in; such a member
-// must restart, and then joins as a new member and resyncs. A member that
-// restarts on the same address replaces its old entries as soon as the
-// others hear from it.
+// proto.actor never lets a member it declared gone back in. When such a
+// member resumes, the others tell it so: its [Cluster.Expelled] channel
+// closes (within about one sync interval) and it should restart, to join
+// as a new member and resync. A member that restarts on the same address
+// replaces its old entries as soon as the others hear from it. A member
+// that resumes before it is declared gone just carries on: the changes it
+// missed reach it by the periodic digest.
 //
 // # Messages
 //

@@ -130,6 +130,7 @@ func visible(t testing.TB, m *member, name string) {
 
 func TestClusterRegistry(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
 	agent := test.NewInMemAgent()
 	a := startMember(t, test.NewTestProvider(agent))
 	b := startMember(t, test.NewTestProvider(agent))
@@ -214,6 +215,7 @@ func checkTwoMembers(t *testing.T, a, b *member) {
 // connection on A with the policy's close code.
 func TestClusterReplace(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
 	agent := test.NewInMemAgent()
 	replace := registry.WithConflict(registry.Replace(4001, "signed in elsewhere"))
 	a := startMember(t, test.NewTestProvider(agent), replace)
@@ -235,6 +237,7 @@ func TestClusterReplace(t *testing.T) {
 // to it and start empty; their owners' member claims them again).
 func TestClusterNamesSurviveAJoin(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
 	agent := test.NewInMemAgent()
 	a := startMember(t, test.NewTestProvider(agent))
 	ctx := context.Background()

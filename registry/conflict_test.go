@@ -39,6 +39,26 @@ func agreeOn(t *testing.T, ms []*member, name string, want *protoactor.PID) {
 		wait, time.Millisecond, "the members never agreed on %s as the holder of %q: %v", want, name, holderOf(ms, name))
 }
 
+// agreed waits until every member sees the same holder of name and
+// returns it. Once every member agrees, the agreement is final: a member
+// shows another member's claim over its own only after settling its own
+// as the loser.
+func agreed(t *testing.T, ms []*member, name string) *protoactor.PID {
+	t.Helper()
+	var holder *protoactor.PID
+	require.Eventually(t, func() bool {
+		views := holderOf(ms, name)
+		for _, v := range views {
+			if v == "" || v != views[0] {
+				return false
+			}
+		}
+		holder = lookup(t, ms[0], name)
+		return holder.String() == views[0]
+	}, wait, time.Millisecond, "the members never agreed on a holder of %q: %v", name, holderOf(ms, name))
+	return holder
+}
+
 func expectClose(t *testing.T, c *websocket.Conn, code int, reason string) {
 	t.Helper()
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(wait)))
@@ -64,6 +84,7 @@ func lookup(t *testing.T, m *member, name string) *protoactor.PID {
 // last).
 func TestClusterPartitionHeal(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
 	for _, tc := range []struct {
 		name       string
 		opts       []registry.Option
@@ -76,6 +97,7 @@ func TestClusterPartitionHeal(t *testing.T) {
 		{name: "replace keeps the newer claim", opts: []registry.Option{registry.WithConflict(registry.Replace(4001, "signed in elsewhere"))}, closeCode: 4001, closeWhy: "signed in elsewhere"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			agent := test.NewInMemAgent()
 			opts := append([]registry.Option{registry.WithSyncInterval(100 * time.Millisecond)}, tc.opts...)
 			a := startMember(t, test.NewTestProvider(agent), opts...)
@@ -124,6 +146,7 @@ func TestClusterPartitionHeal(t *testing.T) {
 // close.
 func TestClusterConcurrentClaims(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
 	agent := test.NewInMemAgent()
 	a := startMember(t, test.NewTestProvider(agent))
 	b := startMember(t, test.NewTestProvider(agent))
@@ -174,8 +197,7 @@ func TestClusterConcurrentClaims(t *testing.T) {
 		name := fmt.Sprintf("n%d", i)
 		r := results[i]
 		require.True(t, r[0].granted || r[1].granted, "%s: neither claim was granted", name)
-		winner := lookup(t, a, name)
-		agreeOn(t, all, name, winner)
+		winner := agreed(t, all, name)
 		if r[0].granted && r[1].granted {
 			both++
 		}

@@ -17,6 +17,7 @@ import (
 // it on loopback and sets PROTOWS_ETCD.
 func TestClusterOnEtcd(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
 	endpoint := os.Getenv("PROTOWS_ETCD")
 	if endpoint == "" {
 		t.Skip("needs an etcd server: apt-get install etcd-server, start it, and set PROTOWS_ETCD=127.0.0.1:2379 (bash .ci/run does all three)")
