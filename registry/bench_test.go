@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
+	"github.com/stretchr/testify/require"
 
 	"github.com/protows/protows/actor"
 	"github.com/protows/protows/internal/racedetect"
@@ -24,6 +25,11 @@ func BenchmarkClusterSend(b *testing.B) {
 	m := startMember(b, test.NewTestProvider(agent))
 	alice := dialMember(b, a, "alice", "lobby")
 	ctx := context.Background()
+	// alice's name reaches B's copy of the directory a moment after A has it.
+	require.Eventually(b, func() bool {
+		_, err := m.reg.Lookup(ctx, "alice")
+		return err == nil
+	}, wait, time.Millisecond)
 	frame := actor.Text("ping")
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
