@@ -633,6 +633,13 @@ func (n *replica) peerFor(ctx protoactor.Context, member, address string) *peer 
 		n.tellGone(ctx, member, address)
 		return nil
 	}
+	if _, ok := n.members[address]; !ok {
+		// Not in this member's topology: a member that left (a message
+		// still in flight must not bring its entries back, as no Left
+		// would come to drop them again), or one whose join is not seen
+		// yet (it is asked for its entries when it is).
+		return nil
+	}
 	p := n.peers[address]
 	if p != nil && p.member == member {
 		return p

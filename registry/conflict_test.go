@@ -35,8 +35,10 @@ func agreeOn(t *testing.T, ms []*member, name string, want *protoactor.PID) {
 	for i := range all {
 		all[i] = want.String()
 	}
-	require.Eventually(t, func() bool { return assert.ObjectsAreEqual(all, holderOf(ms, name)) },
-		wait, time.Millisecond, "the members never agreed on %s as the holder of %q: %v", want, name, holderOf(ms, name))
+	var last []string
+	ok := assert.Eventually(t, func() bool { last = holderOf(ms, name); return assert.ObjectsAreEqual(all, last) },
+		wait, time.Millisecond)
+	require.True(t, ok, "the members never agreed on %s as the holder of %q; last views: %v", want, name, last)
 }
 
 // agreed waits until every member sees the same holder of name and
@@ -46,8 +48,9 @@ func agreeOn(t *testing.T, ms []*member, name string, want *protoactor.PID) {
 func agreed(t *testing.T, ms []*member, name string) *protoactor.PID {
 	t.Helper()
 	var holder *protoactor.PID
-	require.Eventually(t, func() bool {
-		views := holderOf(ms, name)
+	var views []string
+	ok := assert.Eventually(t, func() bool {
+		views = holderOf(ms, name)
 		for _, v := range views {
 			if v == "" || v != views[0] {
 				return false
@@ -55,7 +58,8 @@ func agreed(t *testing.T, ms []*member, name string) *protoactor.PID {
 		}
 		holder = lookup(t, ms[0], name)
 		return holder.String() == views[0]
-	}, wait, time.Millisecond, "the members never agreed on a holder of %q: %v", name, holderOf(ms, name))
+	}, wait, time.Millisecond)
+	require.True(t, ok, "the members never agreed on a holder of %q; last views: %v", name, views)
 	return holder
 }
 
