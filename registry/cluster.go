@@ -145,7 +145,9 @@ func NewCluster(c *cluster.Cluster, opts ...Option) (*Cluster, error) {
 // WaitSynced waits until this member has the entries of every member that
 // was in the cluster topology when the registry started (or has left it
 // since). A member that serves users before then answers from a partial
-// directory.
+// directory. Every member of the topology is expected to run the
+// registry: one that does not never answers, so always give ctx a
+// deadline.
 func (r *Cluster) WaitSynced(ctx context.Context) error {
 	select {
 	case <-r.synced:
@@ -169,8 +171,10 @@ func (r *Cluster) WaitSynced(ctx context.Context) error {
 // that its supervisor restarts it.
 func (r *Cluster) Expelled() <-chan struct{} { return r.expelled }
 
-// Stop stops this member's registry actor. The other members drop its
-// entries when it leaves the cluster topology.
+// Stop stops this member's registry actor, first releasing every name and
+// membership of this member's actors on the other members. Shut the
+// websocket server down first: the actors are not told, and their names
+// can be given to others.
 func (r *Cluster) Stop() {
 	r.sys.Root.Stop(r.pid)
 	<-r.done
