@@ -18,9 +18,20 @@ import (
 // members address it by this name at the member's address.
 const replicaName = "protows-registry"
 
-// snapshotPart is the number of entries in one part of a snapshot: parts
-// stay far below gRPC's 4 MB message limit.
-const snapshotPart = 4096
+// A snapshot part, and a delta, holds at most partEntries entries and
+// about partBytes bytes. Parts go one at a time (the receiver asks for the
+// next), so that proto.actor's remote, which packs many queued messages
+// into one gRPC message, stays far below gRPC's 4 MB limit.
+const (
+	partEntries = 4096
+	partBytes   = 256 << 10
+	// maxPending bounds the changes a member keeps, while it receives a
+	// peer's snapshot, to apply after it; beyond, it asks again.
+	maxPending = 1 << 16
+)
+
+// entrySize estimates an entry's encoded size.
+func entrySize(key, id string) int { return len(key) + len(id) + 24 }
 
 // Cluster is a [Registry] across the members of a proto.actor cluster,
 // replicated on every member and read locally.
@@ -335,6 +346,15 @@ type peer struct {
 	seq     uint64
 	asked   time.Time // when a snapshot was last asked for; zero: not waiting
 	snap    *snapshotBuf
+	snapAt  time.Time           // when the last part arrived
+	pending []*registrypb.Delta // changes that arrived during the snapshot
+	out     *transfer           // this member's snapshot being sent to the peer
+}
+
+// transfer is a snapshot being sent, part by part as the receiver asks.
+type transfer struct {
+	seq   uint64
+	parts [][]*registrypb.Entry
 }
 
 type snapshotBuf struct {
@@ -458,13 +478,22 @@ func (n *replica) targets() []string {
 }
 
 func (n *replica) broadcast(ctx protoactor.Context, ops []*registrypb.Op) {
-	if len(ops) == 0 {
-		return
-	}
-	n.seq++
-	d := &registrypb.Delta{Member: n.r.member, Address: n.r.self, Seq: n.seq, Ops: ops}
-	for _, a := range n.targets() {
-		n.send(ctx, a, d)
+	targets := n.targets()
+	for len(ops) > 0 {
+		// Many changes at once (a member that stops, a heal that settles
+		// many names) go as several deltas of bounded size.
+		cut, size := 0, 0
+		for cut < len(ops) && cut < partEntries && size < partBytes {
+			e := ops[cut].GetEntry()
+			size += entrySize(e.GetKey(), e.GetId())
+			cut++
+		}
+		n.seq++
+		d := &registrypb.Delta{Member: n.r.member, Address: n.r.self, Seq: n.seq, Ops: ops[:cut]}
+		for _, a := range targets {
+			n.send(ctx, a, d)
+		}
+		ops = ops[cut:]
 	}
 }
 
@@ -663,6 +692,17 @@ func (n *replica) onDelta(ctx protoactor.Context, d *registrypb.Delta) {
 	if p == nil {
 		return
 	}
+	if p.snap != nil {
+		// A snapshot is on its way: its changes up to its number are in
+		// it, later ones apply after it.
+		if len(p.pending) >= maxPending {
+			p.snap, p.pending, p.asked = nil, nil, time.Time{}
+			n.ask(ctx, p.address)
+			return
+		}
+		p.pending = append(p.pending, d)
+		return
+	}
 	switch {
 	case d.GetSeq() <= p.seq:
 		return // already applied, or in the snapshot applied
@@ -714,17 +754,25 @@ func (n *replica) onSnapshot(ctx protoactor.Context, s *registrypb.Snapshot) {
 	}
 	b := p.snap
 	if b == nil || b.next != s.GetPart() || b.seq != s.GetSeq() {
-		p.snap = nil
+		p.snap, p.pending = nil, nil
 		p.asked = time.Time{}
 		n.ask(ctx, p.address)
 		return
 	}
 	b.next++
 	b.entries = append(b.entries, s.GetEntries()...)
+	p.snapAt = time.Now()
 	if !s.GetLast() {
+		n.send(ctx, p.address, &registrypb.SyncRequest{Member: n.r.member, Address: n.r.self, Seq: b.seq, Next: b.next})
 		return
 	}
-	p.snap, p.asked = nil, time.Time{}
+	pending := p.pending
+	p.snap, p.pending, p.asked = nil, nil, time.Time{}
+	defer func() {
+		for _, d := range pending {
+			n.onDelta(ctx, d)
+		}
+	}()
 	if b.seq < p.seq {
 		return // older than the changes already applied
 	}
@@ -749,7 +797,15 @@ func (n *replica) onSyncRequest(ctx protoactor.Context, m *registrypb.SyncReques
 	if p == nil {
 		return
 	}
-	n.sendSnapshot(ctx, p.address)
+	if m.GetNext() > 0 {
+		// The receiver has part next-1 and asks for the next one.
+		t := p.out
+		if t != nil && t.seq == m.GetSeq() && int(m.GetNext()) < len(t.parts) {
+			n.sendPart(ctx, p, int(m.GetNext()))
+		}
+		return
+	}
+	n.sendSnapshot(ctx, p)
 	if p.seq == 0 && p.snap == nil {
 		// A member we have nothing of: it may be new (then its changes
 		// start at 1 and apply as they come) or we may have missed it.
@@ -757,27 +813,44 @@ func (n *replica) onSyncRequest(ctx protoactor.Context, m *registrypb.SyncReques
 	}
 }
 
-func (n *replica) sendSnapshot(ctx protoactor.Context, address string) {
-	part := &registrypb.Snapshot{Member: n.r.member, Address: n.r.self, Seq: n.seq}
-	flush := func(last bool) {
-		part.Last = last
-		n.send(ctx, address, part)
-		part = &registrypb.Snapshot{Member: n.r.member, Address: n.r.self, Seq: n.seq, Part: part.Part + 1}
+// sendSnapshot cuts this member's entries into parts and sends the first;
+// the peer asks for each next one.
+func (n *replica) sendSnapshot(ctx protoactor.Context, p *peer) {
+	t := &transfer{seq: n.seq}
+	var part []*registrypb.Entry
+	size := 0
+	add := func(e *registrypb.Entry) {
+		part = append(part, e)
+		size += entrySize(e.Key, e.Id)
+		if len(part) >= partEntries || size >= partBytes {
+			t.parts = append(t.parts, part)
+			part, size = nil, 0
+		}
 	}
 	for _, h := range n.held {
 		for name := range h.names {
 			if c, ok := n.dir.claimOfKey(name, h); ok {
-				part.Entries = append(part.Entries, &registrypb.Entry{Key: name, Id: c.pid.Id, Clock: c.clock})
+				add(&registrypb.Entry{Key: name, Id: c.pid.Id, Clock: c.clock})
 			}
 		}
 		for g := range h.groups {
-			part.Entries = append(part.Entries, &registrypb.Entry{Group: true, Key: g, Id: h.pid.Id})
-		}
-		if len(part.Entries) >= snapshotPart {
-			flush(false)
+			add(&registrypb.Entry{Group: true, Key: g, Id: h.pid.Id})
 		}
 	}
-	flush(true)
+	if len(part) > 0 || len(t.parts) == 0 {
+		t.parts = append(t.parts, part)
+	}
+	p.out = t
+	n.sendPart(ctx, p, 0)
+}
+
+func (n *replica) sendPart(ctx protoactor.Context, p *peer, i int) {
+	t := p.out
+	last := i == len(t.parts)-1
+	n.send(ctx, p.address, &registrypb.Snapshot{Member: n.r.member, Address: n.r.self, Seq: t.seq, Part: uint32(i), Last: last, Entries: t.parts[i]})
+	if last {
+		p.out = nil
+	}
 }
 
 func (n *replica) digest(ctx protoactor.Context) {
@@ -793,6 +866,13 @@ func (n *replica) digest(ctx protoactor.Context) {
 func (n *replica) onDigest(ctx protoactor.Context, d *registrypb.Digest) {
 	p := n.peerFor(ctx, d.GetMember(), d.GetAddress())
 	if p == nil {
+		return
+	}
+	if p.snap != nil {
+		if time.Since(p.snapAt) > 3*n.r.cfg.digest {
+			p.snap, p.pending, p.asked = nil, nil, time.Time{} // stalled: start over
+			n.ask(ctx, p.address)
+		}
 		return
 	}
 	if d.GetSeq() > p.seq {

@@ -2,6 +2,8 @@ package registry_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"strconv"
@@ -257,4 +259,40 @@ func TestClusterNamesSurviveAJoin(t *testing.T) {
 		}
 		return true
 	}, 10*time.Second, 100*time.Millisecond)
+}
+
+// A directory far larger than gRPC's 4 MB message limit (5 MB of names,
+// all held by one actor) reaches a member that joins: the snapshot goes
+// in bounded parts, one at a time, and the link between members holds.
+func TestClusterLargeSnapshot(t *testing.T) {
+	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
+	agent := test.NewInMemAgent()
+	a := startMember(t, test.NewTestProvider(agent))
+	holder := a.sys.Root.Spawn(protoactor.PropsFromFunc(func(protoactor.Context) {}))
+	ctx := context.Background()
+	const names = 10000
+	pad := strings.Repeat("x", 500)
+	for i := range names {
+		require.NoError(t, a.reg.Register(ctx, fmt.Sprintf("%s-%d", pad, i), holder))
+	}
+	b := startMember(t, test.NewTestProvider(agent)) // waits until synced
+	for _, i := range []int{0, names / 2, names - 1} {
+		pid, err := b.reg.Lookup(ctx, fmt.Sprintf("%s-%d", pad, i))
+		require.NoError(t, err)
+		assert.True(t, pid.Equal(holder))
+	}
+	// Sends still cross the link, and the holder's release (one change of
+	// 5 MB) reaches B.
+	alice := dialMember(t, a, "alice", "lobby")
+	visible(t, b, "alice")
+	require.NoError(t, b.reg.SendTo(ctx, "alice", actor.Text("after the snapshot")))
+	assert.Equal(t, "after the snapshot", readWS(t, alice))
+	a.sys.Root.Stop(holder)
+	require.Eventually(t, func() bool {
+		_, err := b.reg.Lookup(ctx, pad+"-0")
+		return errors.Is(err, registry.ErrNotFound)
+	}, wait, 10*time.Millisecond, "the release of 10,000 names did not reach B")
+	require.NoError(t, b.reg.SendTo(ctx, "alice", actor.Text("after the release")))
+	assert.Equal(t, "after the release", readWS(t, alice))
 }
