@@ -28,6 +28,9 @@ const (
 	// maxPending bounds the changes a member keeps, while it receives a
 	// peer's snapshot, to apply after it; beyond, it asks again.
 	maxPending = 1 << 16
+	// partsInFlight is how many parts of a snapshot travel at once: about
+	// 1 MB, and the transfer does not wait a round trip per part.
+	partsInFlight = 4
 )
 
 // entrySize estimates an entry's encoded size.
@@ -763,7 +766,8 @@ func (n *replica) onSnapshot(ctx protoactor.Context, s *registrypb.Snapshot) {
 	b.entries = append(b.entries, s.GetEntries()...)
 	p.snapAt = time.Now()
 	if !s.GetLast() {
-		n.send(ctx, p.address, &registrypb.SyncRequest{Member: n.r.member, Address: n.r.self, Seq: b.seq, Next: b.next})
+		// Part b.next-1 is here: ask for the one partsInFlight after it.
+		n.send(ctx, p.address, &registrypb.SyncRequest{Member: n.r.member, Address: n.r.self, Seq: b.seq, Next: b.next + partsInFlight - 1})
 		return
 	}
 	pending := p.pending
@@ -798,7 +802,8 @@ func (n *replica) onSyncRequest(ctx protoactor.Context, m *registrypb.SyncReques
 		return
 	}
 	if m.GetNext() > 0 {
-		// The receiver has part next-1 and asks for the next one.
+		// The receiver asks for part next (it has received part
+		// next-partsInFlight).
 		t := p.out
 		if t != nil && t.seq == m.GetSeq() && int(m.GetNext()) < len(t.parts) {
 			n.sendPart(ctx, p, int(m.GetNext()))
@@ -841,7 +846,9 @@ func (n *replica) sendSnapshot(ctx protoactor.Context, p *peer) {
 		t.parts = append(t.parts, part)
 	}
 	p.out = t
-	n.sendPart(ctx, p, 0)
+	for i := 0; i < partsInFlight && p.out == t; i++ {
+		n.sendPart(ctx, p, i)
+	}
 }
 
 func (n *replica) sendPart(ctx protoactor.Context, p *peer, i int) {
