@@ -352,6 +352,7 @@ type peer struct {
 	snapAt  time.Time           // when the last part arrived
 	pending []*registrypb.Delta // changes that arrived during the snapshot
 	out     *transfer           // this member's snapshot being sent to the peer
+	outAt   time.Time           // when a part of out was last sent
 }
 
 // transfer is a snapshot being sent, part by part as the receiver asks.
@@ -757,9 +758,9 @@ func (n *replica) onSnapshot(ctx protoactor.Context, s *registrypb.Snapshot) {
 	}
 	b := p.snap
 	if b == nil || b.next != s.GetPart() || b.seq != s.GetSeq() {
-		p.snap, p.pending = nil, nil
-		p.asked = time.Time{}
-		n.ask(ctx, p.address)
+		// A part of a transfer restarted since (parts of the one under
+		// way follow), or of none: dropped. A transfer that no longer
+		// advances is started over by the digest.
 		return
 	}
 	b.next++
@@ -853,6 +854,7 @@ func (n *replica) sendSnapshot(ctx protoactor.Context, p *peer) {
 
 func (n *replica) sendPart(ctx protoactor.Context, p *peer, i int) {
 	t := p.out
+	p.outAt = time.Now()
 	last := i == len(t.parts)-1
 	n.send(ctx, p.address, &registrypb.Snapshot{Member: n.r.member, Address: n.r.self, Seq: t.seq, Part: uint32(i), Last: last, Entries: t.parts[i]})
 	if last {
@@ -866,7 +868,15 @@ func (n *replica) digest(ctx protoactor.Context) {
 		n.send(ctx, a, d)
 	}
 	for a := range n.waiting {
+		if p := n.peers[a]; p != nil && p.snap != nil {
+			continue // under way; onDigest restarts it if it stalls
+		}
 		n.ask(ctx, a)
+	}
+	for _, p := range n.peers {
+		if p.out != nil && time.Since(p.outAt) > 3*n.r.cfg.digest {
+			p.out = nil // the peer no longer asks for parts
+		}
 	}
 }
 
