@@ -182,13 +182,16 @@ func TestChatChaos(t *testing.T) {
 	// (2) restart node 3 on the same addresses: its users, reconnected,
 	// are reachable soon after its readiness.
 	h.setPhase(2)
-	require.NoError(t, procs[3].start())
-	_, ready3, err := procs[3].waitReady(readyIn)
-	require.NoError(t, err)
-	for _, u := range n3 {
-		u.start()
+	restart3 := func() []reachResult {
+		require.NoError(t, procs[3].start())
+		_, ready, err := procs[3].waitReady(readyIn)
+		require.NoError(t, err)
+		for _, u := range n3 {
+			u.start()
+		}
+		return h.reach(probers, n3, ready, 10*time.Second)
 	}
-	rep.restart = h.reach(probers, n3, ready3, 10*time.Second)
+	rep.restart = restart3()
 	hold(holdFor)
 
 	// (3) node 3 hangs: SIGSTOP, then SIGCONT. Hung for longer than the
@@ -206,13 +209,7 @@ func TestChatChaos(t *testing.T) {
 	case <-procs[3].exited:
 		rep.expelled = time.Since(resumed)
 		assert.Contains(t, procs[3].errOut.lines(), "the cluster dropped this member", "why node 3 exited")
-		require.NoError(t, procs[3].start())
-		_, ready, err := procs[3].waitReady(readyIn)
-		require.NoError(t, err)
-		for _, u := range n3 {
-			u.start()
-		}
-		rep.afterStop = h.reach(probers, n3, ready, 10*time.Second)
+		rep.afterStop = restart3()
 	case <-time.After(expelIn):
 		rep.afterStop = h.reach(probers, n3, resumed, holdFor)
 	}
