@@ -31,6 +31,14 @@ const (
 	// partsInFlight is how many parts of a snapshot travel at once: about
 	// 1 MB, and the transfer does not wait a round trip per part.
 	partsInFlight = 4
+	// Deltas to one member: at most deltaWindow bytes unacknowledged (a
+	// burst of changes, such as a heal that settles thousands of names,
+	// waits for acknowledgements rather than fill one batch of
+	// proto.actor's remote), one acknowledgement asked for every
+	// ackEvery bytes, at most maxQueued bytes waiting.
+	deltaWindow = 1 << 20
+	ackEvery    = 64 << 10
+	maxQueued   = 16 << 20
 )
 
 // entrySize estimates an entry's encoded size.
@@ -357,15 +365,43 @@ type peer struct {
 
 // transfer is a snapshot being sent, part by part as the receiver asks.
 type transfer struct {
+	id    uint64
 	seq   uint64
 	parts [][]*registrypb.Entry
 }
 
 type snapshotBuf struct {
-	member  string
-	seq     uint64
-	next    uint32
-	entries []*registrypb.Entry
+	transfer uint64
+	seq      uint64
+	next     uint32
+	entries  []*registrypb.Entry
+}
+
+// flow paces this member's deltas to one other member: bytes count from
+// the flow's start, and the receiver acknowledges the deltas that ask.
+type flow struct {
+	sent, acked int64 // bytes sent, and acknowledged
+	askedAt     int64 // sent when an acknowledgement was last asked for
+	marks       []mark
+	queue       []queuedDelta // waiting for the window
+	queued      int64
+	// last is this member's last change the peer should have: sent, or
+	// dropped for it (then the digest shows the gap). Digests carry it,
+	// so that changes still queued do not read as lost.
+	last     uint64
+	progress time.Time // when the window last moved, or began to wait
+}
+
+// mark is a delta that asked for an acknowledgement: its number and the
+// bytes sent up to and including it.
+type mark struct {
+	seq  uint64
+	sent int64
+}
+
+type queuedDelta struct {
+	d    *registrypb.Delta
+	size int64
 }
 
 // replica is the registry actor of one member. It alone changes the
@@ -377,6 +413,8 @@ type replica struct {
 	seq      uint64           // this member's last change
 	clock    uint64           // hybrid logical clock, ns
 	peers    map[string]*peer // by address
+	flows    map[string]*flow // by address
+	xfers    uint64           // snapshot transfers started
 	members  map[string]string
 	gone     map[string]bool      // member ids that left the topology
 	told     map[string]time.Time // gone members last told so
@@ -390,7 +428,7 @@ type replica struct {
 
 func newReplica(r *Cluster) *replica {
 	return &replica{
-		r: r, dir: r.dir, held: ledger{}, peers: map[string]*peer{}, members: map[string]string{},
+		r: r, dir: r.dir, held: ledger{}, peers: map[string]*peer{}, flows: map[string]*flow{}, members: map[string]string{},
 		gone: map[string]bool{}, told: map[string]time.Time{}, waiting: map[string]bool{}, log: r.sys.Logger(),
 	}
 }
@@ -421,6 +459,8 @@ func (n *replica) Receive(ctx protoactor.Context) {
 		n.timer = time.AfterFunc(n.r.cfg.digest, func() { sys.Root.Send(self, tick{}) })
 	case *registrypb.Delta:
 		n.onDelta(ctx, m)
+	case *registrypb.DeltaAck:
+		n.onDeltaAck(ctx, m)
 	case *registrypb.Snapshot:
 		n.onSnapshot(ctx, m)
 	case *registrypb.SyncRequest:
@@ -484,8 +524,8 @@ func (n *replica) targets() []string {
 func (n *replica) broadcast(ctx protoactor.Context, ops []*registrypb.Op) {
 	targets := n.targets()
 	for len(ops) > 0 {
-		// Many changes at once (a member that stops, a heal that settles
-		// many names) go as several deltas of bounded size.
+		// Many changes at once (a heal that settles many names, an actor
+		// that held thousands) go as several deltas of bounded size.
 		cut, size := 0, 0
 		for cut < len(ops) && cut < partEntries && size < partBytes {
 			e := ops[cut].GetEntry()
@@ -495,10 +535,98 @@ func (n *replica) broadcast(ctx protoactor.Context, ops []*registrypb.Op) {
 		n.seq++
 		d := &registrypb.Delta{Member: n.r.member, Address: n.r.self, Seq: n.seq, Ops: ops[:cut]}
 		for _, a := range targets {
-			n.send(ctx, a, d)
+			n.push(ctx, a, d, int64(size))
 		}
 		ops = ops[cut:]
 	}
+}
+
+// flowTo returns the flow of deltas to the member at address.
+func (n *replica) flowTo(address string) *flow {
+	f := n.flows[address]
+	if f == nil {
+		// Changes before now reach the member in a snapshot.
+		f = &flow{last: n.seq}
+		n.flows[address] = f
+	}
+	return f
+}
+
+// push sends delta d (size bytes) to the member at address, or queues it
+// while the member has deltaWindow bytes unacknowledged.
+func (n *replica) push(ctx protoactor.Context, address string, d *registrypb.Delta, size int64) {
+	f := n.flowTo(address)
+	if len(f.queue) == 0 && f.fits(size) {
+		n.transmit(ctx, address, f, d, size)
+		return
+	}
+	if len(f.queue) == 0 {
+		f.progress = time.Now()
+	}
+	if f.queued+size > maxQueued {
+		// The member does not keep up (it hangs, or its link is cut):
+		// it learns of the gap from the digest and resyncs by snapshot.
+		n.log.Warn("protows registry: a member does not acknowledge changes; dropping those queued for it, it resyncs",
+			slog.String("address", address), slog.Int("queued", len(f.queue)))
+		f.drop(d.GetSeq())
+		return
+	}
+	f.queue = append(f.queue, queuedDelta{d, size})
+	f.queued += size
+}
+
+// fits reports whether size more bytes may go without waiting.
+func (f *flow) fits(size int64) bool {
+	return f.sent == f.acked || f.sent-f.acked+size <= deltaWindow
+}
+
+// drop forgets the queued deltas, up to change seq, as sent.
+func (f *flow) drop(seq uint64) {
+	f.queue, f.queued = nil, 0
+	f.last = max(f.last, seq)
+}
+
+func (n *replica) transmit(ctx protoactor.Context, address string, f *flow, d *registrypb.Delta, size int64) {
+	f.sent += size
+	f.last = d.GetSeq()
+	if f.sent-f.askedAt >= ackEvery {
+		f.askedAt = f.sent
+		f.marks = append(f.marks, mark{seq: d.GetSeq(), sent: f.sent})
+		// A copy: d itself may go to other members as it is.
+		d = &registrypb.Delta{Member: d.Member, Address: d.Address, Seq: d.Seq, Ops: d.Ops, DropAll: d.DropAll, Ack: true}
+	}
+	n.send(ctx, address, d)
+}
+
+func (n *replica) onDeltaAck(ctx protoactor.Context, m *registrypb.DeltaAck) {
+	f := n.flows[m.GetAddress()]
+	if f == nil || n.members[m.GetAddress()] != m.GetMember() && n.peerMember(m.GetAddress()) != m.GetMember() {
+		return
+	}
+	i := 0
+	for i < len(f.marks) && f.marks[i].seq <= m.GetSeq() {
+		f.acked = f.marks[i].sent
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	f.marks = f.marks[i:]
+	f.progress = time.Now()
+	for len(f.queue) > 0 && f.fits(f.queue[0].size) {
+		q := f.queue[0]
+		f.queue[0] = queuedDelta{}
+		f.queue = f.queue[1:]
+		f.queued -= q.size
+		n.transmit(ctx, m.GetAddress(), f, q.d, q.size)
+	}
+}
+
+func (n *replica) peerMember(address string) string {
+	if p := n.peers[address]; p != nil {
+		return p.member
+	}
+	return ""
 }
 
 // send sends msg to the registry actor of the member at address.
@@ -612,15 +740,20 @@ func (n *replica) forget(ctx protoactor.Context, pid *protoactor.PID) {
 	n.broadcast(ctx, n.release(pid))
 }
 
-// releaseAll releases everything this member's actors hold, in one change,
-// so that the other members drop it at once when this registry stops
-// rather than when the member leaves the cluster topology.
+// releaseAll releases everything this member's actors hold, in one small
+// change that drops all of this member's entries (whatever a member
+// missed or has queued), so that the other members drop them at once
+// when this registry stops rather than when the member leaves the
+// cluster topology.
 func (n *replica) releaseAll(ctx protoactor.Context) {
-	var ops []*registrypb.Op
 	for _, h := range n.held {
-		ops = append(ops, n.release(h.pid)...)
+		n.release(h.pid)
 	}
-	n.broadcast(ctx, ops)
+	n.seq++
+	d := &registrypb.Delta{Member: n.r.member, Address: n.r.self, Seq: n.seq, DropAll: true}
+	for _, a := range n.targets() {
+		n.send(ctx, a, d)
+	}
 }
 
 // release drops pid's entries and returns the changes that drop them on
@@ -692,9 +825,21 @@ func (n *replica) peerFor(ctx protoactor.Context, member, address string) *peer 
 }
 
 func (n *replica) onDelta(ctx protoactor.Context, d *registrypb.Delta) {
+	if d.GetAck() && !n.gone[d.GetMember()] && d.GetAddress() != n.r.self {
+		// It arrived, whatever becomes of it: the sender may send more.
+		n.send(ctx, d.GetAddress(), &registrypb.DeltaAck{Member: n.r.member, Address: n.r.self, Seq: d.GetSeq()})
+	}
 	p := n.peerFor(ctx, d.GetMember(), d.GetAddress())
 	if p == nil {
 		return
+	}
+	if d.GetDropAll() && d.GetSeq() > p.seq {
+		// All of the peer's entries are the ops that follow: whatever
+		// was missed, or is still coming in a snapshot, is superseded.
+		p.snap, p.pending, p.asked = nil, nil, time.Time{}
+		n.dir.dropAddress(p.address)
+		p.seq = d.GetSeq() - 1
+		delete(n.waiting, p.address)
 	}
 	if p.snap != nil {
 		// A snapshot is on its way: its changes up to its number are in
@@ -754,10 +899,10 @@ func (n *replica) onSnapshot(ctx protoactor.Context, s *registrypb.Snapshot) {
 		return
 	}
 	if s.GetPart() == 0 {
-		p.snap = &snapshotBuf{member: s.GetMember(), seq: s.GetSeq()}
+		p.snap = &snapshotBuf{transfer: s.GetTransfer(), seq: s.GetSeq()}
 	}
 	b := p.snap
-	if b == nil || b.next != s.GetPart() || b.seq != s.GetSeq() {
+	if b == nil || b.next != s.GetPart() || b.transfer != s.GetTransfer() {
 		// A part of a transfer restarted since (parts of the one under
 		// way follow), or of none: dropped. A transfer that no longer
 		// advances is started over by the digest.
@@ -768,7 +913,7 @@ func (n *replica) onSnapshot(ctx protoactor.Context, s *registrypb.Snapshot) {
 	p.snapAt = time.Now()
 	if !s.GetLast() {
 		// Part b.next-1 is here: ask for the one partsInFlight after it.
-		n.send(ctx, p.address, &registrypb.SyncRequest{Member: n.r.member, Address: n.r.self, Seq: b.seq, Next: b.next + partsInFlight - 1})
+		n.send(ctx, p.address, &registrypb.SyncRequest{Member: n.r.member, Address: n.r.self, Seq: b.seq, Next: b.next + partsInFlight - 1, Transfer: b.transfer})
 		return
 	}
 	pending := p.pending
@@ -806,7 +951,7 @@ func (n *replica) onSyncRequest(ctx protoactor.Context, m *registrypb.SyncReques
 		// The receiver asks for part next (it has received part
 		// next-partsInFlight).
 		t := p.out
-		if t != nil && t.seq == m.GetSeq() && int(m.GetNext()) < len(t.parts) {
+		if t != nil && t.id == m.GetTransfer() && int(m.GetNext()) < len(t.parts) {
 			n.sendPart(ctx, p, int(m.GetNext()))
 		}
 		return
@@ -822,7 +967,11 @@ func (n *replica) onSyncRequest(ctx protoactor.Context, m *registrypb.SyncReques
 // sendSnapshot cuts this member's entries into parts and sends the first;
 // the peer asks for each next one.
 func (n *replica) sendSnapshot(ctx protoactor.Context, p *peer) {
-	t := &transfer{seq: n.seq}
+	n.xfers++
+	t := &transfer{id: n.xfers, seq: n.seq}
+	// The snapshot holds every change so far: deltas queued for the peer
+	// need not go.
+	n.flowTo(p.address).drop(n.seq)
 	var part []*registrypb.Entry
 	size := 0
 	add := func(e *registrypb.Entry) {
@@ -856,16 +1005,25 @@ func (n *replica) sendPart(ctx protoactor.Context, p *peer, i int) {
 	t := p.out
 	p.outAt = time.Now()
 	last := i == len(t.parts)-1
-	n.send(ctx, p.address, &registrypb.Snapshot{Member: n.r.member, Address: n.r.self, Seq: t.seq, Part: uint32(i), Last: last, Entries: t.parts[i]})
+	n.send(ctx, p.address, &registrypb.Snapshot{Member: n.r.member, Address: n.r.self, Seq: t.seq, Part: uint32(i), Last: last, Entries: t.parts[i], Transfer: t.id})
 	if last {
 		p.out = nil
 	}
 }
 
 func (n *replica) digest(ctx protoactor.Context) {
-	d := &registrypb.Digest{Member: n.r.member, Address: n.r.self, Seq: n.seq}
 	for _, a := range n.targets() {
-		n.send(ctx, a, d)
+		f := n.flowTo(a)
+		if len(f.queue) > 0 && time.Since(f.progress) > 3*n.r.cfg.digest {
+			// No acknowledgement for three intervals: the member hangs,
+			// or the link lost them. Drop what waits (the member resyncs
+			// from the gap the digest shows) and start the window over.
+			n.log.Warn("protows registry: a member has not acknowledged changes for three sync intervals; dropping those queued for it, it resyncs",
+				slog.String("address", a), slog.Int("queued", len(f.queue)))
+			f.drop(n.seq)
+			f.acked, f.askedAt, f.marks = f.sent, f.sent, nil
+		}
+		n.send(ctx, a, &registrypb.Digest{Member: n.r.member, Address: n.r.self, Seq: f.last})
 	}
 	for a := range n.waiting {
 		if p := n.peers[a]; p != nil && p.snap != nil {
@@ -920,6 +1078,7 @@ func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology)
 			delete(n.members, a)
 			delete(n.waiting, a)
 		}
+		delete(n.flows, a)
 		p := n.peers[a]
 		if p == nil {
 			continue
@@ -939,6 +1098,7 @@ func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology)
 		}
 		n.members[a] = m.Id
 		if p := n.peers[a]; p == nil || p.member != m.Id {
+			delete(n.flows, a) // a new process: nothing is in flight to it
 			n.ask(ctx, a)
 		}
 	}

@@ -296,3 +296,74 @@ func TestClusterLargeSnapshot(t *testing.T) {
 	require.NoError(t, b.reg.SendTo(ctx, "alice", actor.Text("after the release")))
 	assert.Equal(t, "after the release", readWS(t, alice))
 }
+
+// Bursts of changes far larger than gRPC's 4 MB message limit reach the
+// other members in full, and the link keeps carrying sends: 40,000 names
+// of about 500 bytes registered from eight goroutines, then the 20,000 of
+// one actor (10 MB) released at once when it stops, then the rest when
+// the registry stops.
+func TestClusterLargeChanges(t *testing.T) {
+	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
+	agent := test.NewInMemAgent()
+	// No periodic sync within the test: the changes themselves must
+	// arrive, not a repair after the link broke.
+	slow := registry.WithSyncInterval(time.Minute)
+	a := startMember(t, test.NewTestProvider(agent), slow)
+	b := startMember(t, test.NewTestProvider(agent), slow)
+	ctx := context.Background()
+	alice := dialMember(t, a, "alice", "lobby")
+	visible(t, b, "alice")
+
+	const total, released = 40000, 20000
+	pad := strings.Repeat("x", 500)
+	holders := []*protoactor.PID{
+		a.sys.Root.Spawn(protoactor.PropsFromFunc(func(protoactor.Context) {})),
+		a.sys.Root.Spawn(protoactor.PropsFromFunc(func(protoactor.Context) {})),
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < total; i += 8 {
+				holder := holders[0]
+				if i%2 == 1 {
+					holder = holders[1]
+				}
+				if err := a.reg.Register(ctx, fmt.Sprintf("%s-%d", pad, i), holder); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	names := func(m *member, want int) func() bool {
+		return func() bool { return registry.Names(m.reg) == want }
+	}
+	require.Eventually(t, names(b, total+1), 2*wait, 10*time.Millisecond,
+		"B has %d of the %d names", registry.Names(b.reg), total+1)
+	require.NoError(t, b.reg.SendTo(ctx, "alice", actor.Text("after the registrations")))
+	assert.Equal(t, "after the registrations", readWS(t, alice))
+
+	// One holder stops: its 20,000 names (10 MB) are released in one
+	// turn of A's registry.
+	a.sys.Root.Stop(holders[0])
+	require.Eventually(t, names(b, total-released+1), 2*wait, 10*time.Millisecond,
+		"B has %d names, not the %d left", registry.Names(b.reg), total-released+1)
+	require.NoError(t, b.reg.SendTo(ctx, "alice", actor.Text("after the release")))
+	assert.Equal(t, "after the release", readWS(t, alice))
+
+	// A's registry stops while A stays in the cluster: B drops the rest
+	// at once, not when A leaves the topology.
+	a.reg.Stop()
+	require.Eventually(t, names(b, 0), wait, 10*time.Millisecond,
+		"B still has %d of A's names after A's registry stopped", registry.Names(b.reg))
+	assert.Len(t, b.c.MemberList.Members().Members(), 2, "A is still a member")
+}

@@ -4,3 +4,10 @@ package registry
 // between r and the member at address, both ways, as a network partition
 // would, without touching proto.actor's connections.
 func Partition(r *Cluster, address string, cut bool) { r.setCut(address, cut) }
+
+// Names returns how many names r's copy of the directory holds.
+func Names(r *Cluster) int {
+	r.dir.mu.RLock()
+	defer r.dir.mu.RUnlock()
+	return len(r.dir.names)
+}
