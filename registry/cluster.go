@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/protows/protows/actor"
 	"github.com/protows/protows/registry/registrypb"
@@ -31,14 +33,8 @@ const (
 	// partsInFlight is how many parts of a snapshot travel at once: about
 	// 1 MB, and the transfer does not wait a round trip per part.
 	partsInFlight = 4
-	// Deltas to one member: at most deltaWindow bytes unacknowledged (a
-	// burst of changes, such as a heal that settles thousands of names,
-	// waits for acknowledgements rather than fill one batch of
-	// proto.actor's remote), one acknowledgement asked for every
-	// ackEvery bytes, at most maxQueued bytes waiting.
-	deltaWindow = 1 << 20
-	ackEvery    = 64 << 10
-	maxQueued   = 16 << 20
+	// goneFor is how long a member that left the topology is remembered.
+	goneFor = time.Hour
 )
 
 // entrySize estimates an entry's encoded size.
@@ -84,9 +80,11 @@ func entrySize(key, id string) int { return len(key) + len(id) + 24 }
 // its refresh interval plus the failed health check (about 1-3 s with a
 // 1 s refresh); with etcd, when its lease expires (about 3 s). A member
 // that hangs keeps its entries until then. A SendTo or Publish to an actor
-// on a hanging member does not block: the message waits in proto.actor's
-// queue for that member and is delivered if the member resumes before it
-// is declared gone, and dropped (a dead letter) if it is declared gone.
+// on a hanging member does not block: the message waits, in order, and is
+// delivered if the member resumes before it is declared gone, and dropped
+// if it is declared gone (the registry logs how many it dropped). At most
+// 16 MB wait for one member; beyond, SendTo and Publish return
+// [ErrBacklog] and send nothing.
 // proto.actor never lets a member it declared gone back in. When such a
 // member resumes, the others tell it so: its [Cluster.Expelled] channel
 // closes (within about one sync interval) and it should restart, to join
@@ -99,7 +97,15 @@ func entrySize(key, id string) int { return len(key) + len(id) + 24 }
 //
 // Messages cross members as protobuf: actor.Frame, *actor.CloseRequest and
 // the user's own protobuf messages travel in an envelope (see registrypb)
-// and are delivered as themselves. Anything else is refused with
+// and are delivered as themselves, up to [MaxMessageSize] each
+// ([ErrTooLarge] beyond). Messages from one sender reach each member in
+// the order sent. proto.actor's remote packs up to 1000 queued messages
+// for a member into one gRPC message, and gRPC refuses one over 4 MB: the
+// link breaks and the batch is lost. The registry paces what it sends each
+// member so that this never happens: about 1 MB of users' messages travels
+// unacknowledged, the rest waits its turn (see above). Messages sent
+// across members without the registry, with proto.actor directly, are not
+// paced. Anything else is refused with
 // [ErrNotSerializable], and so are proto.actor's own messages (PoisonPill,
 // Stop, Watch, ...): a member never delivers them to an actor on behalf of
 // another. A member only accepts deliveries for actors that hold a name or
@@ -117,6 +123,9 @@ type Cluster struct {
 	// expelled is closed when another member says its topology dropped
 	// this one.
 	expelled chan struct{}
+
+	sendersMu sync.RWMutex
+	senders   map[string]*sender // users' messages to other members, by address
 
 	cutMu sync.Mutex
 	cut   map[string]bool // test hook: members whose registry traffic is dropped
@@ -153,7 +162,7 @@ func NewCluster(c *cluster.Cluster, opts ...Option) (*Cluster, error) {
 	r := &Cluster{
 		c: c, sys: c.ActorSystem, self: c.ActorSystem.Address(), member: c.ActorSystem.ID, cfg: cfg,
 		dir: newDirectory(cfg.conflict.replace), done: make(chan struct{}), synced: make(chan struct{}),
-		expelled: make(chan struct{}),
+		expelled: make(chan struct{}), senders: map[string]*sender{},
 	}
 	rep := newReplica(r)
 	pid, err := r.sys.Root.SpawnNamed(protoactor.PropsFromProducer(func() protoactor.Actor { return rep }), replicaName)
@@ -298,12 +307,24 @@ func (r *Cluster) SendTo(ctx context.Context, name string, msg any) error {
 		r.sys.Root.Send(pid, msg)
 		return nil
 	}
-	env, err := wrap(msg)
+	env, size, err := r.envelope(msg)
 	if err != nil {
 		return err
 	}
-	r.sys.Root.Send(replicaAt(pid.Address), &registrypb.DeliverTo{Id: pid.Id, Msg: env})
-	return nil
+	return r.deliver(pid.Address, &registrypb.DeliverTo{Id: pid.Id, Msg: env}, size+int64(len(pid.Id)))
+}
+
+// envelope wraps msg for another member and returns its size.
+func (r *Cluster) envelope(msg any) (*registrypb.Envelope, int64, error) {
+	env, err := wrap(msg)
+	if err != nil {
+		return nil, 0, err
+	}
+	size := proto.Size(env)
+	if size > MaxMessageSize {
+		return nil, 0, fmt.Errorf("%w: %d bytes encoded, at most %d cross members", ErrTooLarge, size, MaxMessageSize)
+	}
+	return env, int64(size) + 16, nil
 }
 
 // Publish sends msg to every member of group: directly to those on this
@@ -320,15 +341,18 @@ func (r *Cluster) Publish(ctx context.Context, group string, msg any) error {
 	if len(remote) == 0 {
 		return nil
 	}
-	env, err := wrap(msg)
+	env, size, err := r.envelope(msg)
 	if err != nil {
 		return err
 	}
-	p := &registrypb.Publish{Group: group, Msg: env}
+	size += int64(len(group))
+	var errs []error
 	for _, addr := range remote {
-		r.sys.Root.Send(replicaAt(addr), p)
+		if err := r.deliver(addr, &registrypb.Publish{Group: group, Msg: env}, size); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Members returns the members of group, from this member's copy.
@@ -377,31 +401,13 @@ type snapshotBuf struct {
 	entries  []*registrypb.Entry
 }
 
-// flow paces this member's deltas to one other member: bytes count from
-// the flow's start, and the receiver acknowledges the deltas that ask.
+// flow paces this member's deltas to one other member (see window).
 type flow struct {
-	sent, acked int64 // bytes sent, and acknowledged
-	askedAt     int64 // sent when an acknowledgement was last asked for
-	marks       []mark
-	queue       []queuedDelta // waiting for the window
-	queued      int64
+	w window
 	// last is this member's last change the peer should have: sent, or
 	// dropped for it (then the digest shows the gap). Digests carry it,
 	// so that changes still queued do not read as lost.
-	last     uint64
-	progress time.Time // when the window last moved, or began to wait
-}
-
-// mark is a delta that asked for an acknowledgement: its number and the
-// bytes sent up to and including it.
-type mark struct {
-	seq  uint64
-	sent int64
-}
-
-type queuedDelta struct {
-	d    *registrypb.Delta
-	size int64
+	last uint64
 }
 
 // replica is the registry actor of one member. It alone changes the
@@ -416,7 +422,7 @@ type replica struct {
 	flows    map[string]*flow // by address
 	xfers    uint64           // snapshot transfers started
 	members  map[string]string
-	gone     map[string]bool      // member ids that left the topology
+	gone     map[string]time.Time // member ids that left the topology, and when
 	told     map[string]time.Time // gone members last told so
 	expelled bool
 	waiting  map[string]bool // addresses WaitSynced waits for
@@ -429,7 +435,7 @@ type replica struct {
 func newReplica(r *Cluster) *replica {
 	return &replica{
 		r: r, dir: r.dir, held: ledger{}, peers: map[string]*peer{}, flows: map[string]*flow{}, members: map[string]string{},
-		gone: map[string]bool{}, told: map[string]time.Time{}, waiting: map[string]bool{}, log: r.sys.Logger(),
+		gone: map[string]time.Time{}, told: map[string]time.Time{}, waiting: map[string]bool{}, log: r.sys.Logger(),
 	}
 }
 
@@ -459,8 +465,8 @@ func (n *replica) Receive(ctx protoactor.Context) {
 		n.timer = time.AfterFunc(n.r.cfg.digest, func() { sys.Root.Send(self, tick{}) })
 	case *registrypb.Delta:
 		n.onDelta(ctx, m)
-	case *registrypb.DeltaAck:
-		n.onDeltaAck(ctx, m)
+	case *registrypb.Ack:
+		n.onAck(ctx, m)
 	case *registrypb.Snapshot:
 		n.onSnapshot(ctx, m)
 	case *registrypb.SyncRequest:
@@ -546,7 +552,7 @@ func (n *replica) flowTo(address string) *flow {
 	f := n.flows[address]
 	if f == nil {
 		// Changes before now reach the member in a snapshot.
-		f = &flow{last: n.seq}
+		f = &flow{w: window{limit: deltaWindow}, last: n.seq}
 		n.flows[address] = f
 	}
 	return f
@@ -556,69 +562,56 @@ func (n *replica) flowTo(address string) *flow {
 // while the member has deltaWindow bytes unacknowledged.
 func (n *replica) push(ctx protoactor.Context, address string, d *registrypb.Delta, size int64) {
 	f := n.flowTo(address)
-	if len(f.queue) == 0 && f.fits(size) {
+	if f.w.idle(size) {
 		n.transmit(ctx, address, f, d, size)
 		return
 	}
-	if len(f.queue) == 0 {
-		f.progress = time.Now()
-	}
-	if f.queued+size > maxQueued {
+	if !f.w.enqueue(d, size) {
 		// The member does not keep up (it hangs, or its link is cut):
 		// it learns of the gap from the digest and resyncs by snapshot.
 		n.log.Warn("protows registry: a member does not acknowledge changes; dropping those queued for it, it resyncs",
-			slog.String("address", address), slog.Int("queued", len(f.queue)))
+			slog.String("address", address), slog.Int("queued", len(f.w.queue)))
 		f.drop(d.GetSeq())
-		return
 	}
-	f.queue = append(f.queue, queuedDelta{d, size})
-	f.queued += size
-}
-
-// fits reports whether size more bytes may go without waiting.
-func (f *flow) fits(size int64) bool {
-	return f.sent == f.acked || f.sent-f.acked+size <= deltaWindow
 }
 
 // drop forgets the queued deltas, up to change seq, as sent.
 func (f *flow) drop(seq uint64) {
-	f.queue, f.queued = nil, 0
+	f.w.clear()
 	f.last = max(f.last, seq)
 }
 
 func (n *replica) transmit(ctx protoactor.Context, address string, f *flow, d *registrypb.Delta, size int64) {
-	f.sent += size
 	f.last = d.GetSeq()
-	if f.sent-f.askedAt >= ackEvery {
-		f.askedAt = f.sent
-		f.marks = append(f.marks, mark{seq: d.GetSeq(), sent: f.sent})
+	if ack := f.w.take(size); ack != 0 {
 		// A copy: d itself may go to other members as it is.
-		d = &registrypb.Delta{Member: d.Member, Address: d.Address, Seq: d.Seq, Ops: d.Ops, DropAll: d.DropAll, Ack: true}
+		d = &registrypb.Delta{Member: d.Member, Address: d.Address, Seq: d.Seq, Ops: d.Ops, DropAll: d.DropAll, Ack: ack}
 	}
 	n.send(ctx, address, d)
 }
 
-func (n *replica) onDeltaAck(ctx protoactor.Context, m *registrypb.DeltaAck) {
-	f := n.flows[m.GetAddress()]
-	if f == nil || n.members[m.GetAddress()] != m.GetMember() && n.peerMember(m.GetAddress()) != m.GetMember() {
+// drain sends the deltas queued for the member at address that now fit.
+func (n *replica) drain(ctx protoactor.Context, address string, f *flow) {
+	for {
+		q, ok := f.w.next()
+		if !ok {
+			return
+		}
+		n.transmit(ctx, address, f, q.msg.(*registrypb.Delta), q.size)
+	}
+}
+
+func (n *replica) onAck(ctx protoactor.Context, m *registrypb.Ack) {
+	a := m.GetAddress()
+	if m.GetSends() != 0 {
+		n.r.drain(a, m.GetSends(), false)
+	}
+	f := n.flows[a]
+	if m.GetDeltas() == 0 || f == nil || n.members[a] != m.GetMember() && n.peerMember(a) != m.GetMember() {
 		return
 	}
-	i := 0
-	for i < len(f.marks) && f.marks[i].seq <= m.GetSeq() {
-		f.acked = f.marks[i].sent
-		i++
-	}
-	if i == 0 {
-		return
-	}
-	f.marks = f.marks[i:]
-	f.progress = time.Now()
-	for len(f.queue) > 0 && f.fits(f.queue[0].size) {
-		q := f.queue[0]
-		f.queue[0] = queuedDelta{}
-		f.queue = f.queue[1:]
-		f.queued -= q.size
-		n.transmit(ctx, m.GetAddress(), f, q.d, q.size)
+	if f.w.ack(m.GetDeltas()) {
+		n.drain(ctx, a, f)
 	}
 }
 
@@ -799,7 +792,7 @@ func (n *replica) peerFor(ctx protoactor.Context, member, address string) *peer 
 	if n.r.isCut(address) || address == n.r.self || address == "" || member == "" {
 		return nil
 	}
-	if n.gone[member] {
+	if _, ok := n.gone[member]; ok {
 		n.tellGone(ctx, member, address)
 		return nil
 	}
@@ -825,9 +818,9 @@ func (n *replica) peerFor(ctx protoactor.Context, member, address string) *peer 
 }
 
 func (n *replica) onDelta(ctx protoactor.Context, d *registrypb.Delta) {
-	if d.GetAck() && !n.gone[d.GetMember()] && d.GetAddress() != n.r.self {
+	if _, gone := n.gone[d.GetMember()]; d.GetAck() != 0 && !gone && d.GetAddress() != n.r.self {
 		// It arrived, whatever becomes of it: the sender may send more.
-		n.send(ctx, d.GetAddress(), &registrypb.DeltaAck{Member: n.r.member, Address: n.r.self, Seq: d.GetSeq()})
+		n.send(ctx, d.GetAddress(), &registrypb.Ack{Member: n.r.member, Address: n.r.self, Deltas: d.GetAck()})
 	}
 	p := n.peerFor(ctx, d.GetMember(), d.GetAddress())
 	if p == nil {
@@ -1014,16 +1007,18 @@ func (n *replica) sendPart(ctx protoactor.Context, p *peer, i int) {
 func (n *replica) digest(ctx protoactor.Context) {
 	for _, a := range n.targets() {
 		f := n.flowTo(a)
-		if len(f.queue) > 0 && time.Since(f.progress) > 3*n.r.cfg.digest {
+		if f.w.stalled(3 * n.r.cfg.digest) {
 			// No acknowledgement for three intervals: the member hangs,
-			// or the link lost them. Drop what waits (the member resyncs
-			// from the gap the digest shows) and start the window over.
-			n.log.Warn("protows registry: a member has not acknowledged changes for three sync intervals; dropping those queued for it, it resyncs",
-				slog.String("address", a), slog.Int("queued", len(f.queue)))
-			f.drop(n.seq)
-			f.acked, f.askedAt, f.marks = f.sent, f.sent, nil
+			// or the link lost them. Send on.
+			n.log.Warn("protows registry: a member has not acknowledged changes for three sync intervals; sending on",
+				slog.String("address", a), slog.Int("queued", len(f.w.queue)))
+			f.w.restart()
+			n.drain(ctx, a, f)
 		}
 		n.send(ctx, a, &registrypb.Digest{Member: n.r.member, Address: n.r.self, Seq: f.last})
+	}
+	for _, a := range n.r.senderAddresses() {
+		n.r.drain(a, 0, true)
 	}
 	for a := range n.waiting {
 		if p := n.peers[a]; p != nil && p.snap != nil {
@@ -1034,6 +1029,16 @@ func (n *replica) digest(ctx protoactor.Context) {
 	for _, p := range n.peers {
 		if p.out != nil && time.Since(p.outAt) > 3*n.r.cfg.digest {
 			p.out = nil // the peer no longer asks for parts
+		}
+	}
+	for m, at := range n.gone {
+		// A process that left is remembered for goneFor: long enough
+		// for one that was only paused to hear it was dropped (after
+		// that, its messages are still ignored, as it is in no
+		// topology), short enough that churn does not grow the map.
+		if time.Since(at) > goneFor {
+			delete(n.gone, m)
+			delete(n.told, m)
 		}
 	}
 }
@@ -1073,12 +1078,15 @@ func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology)
 	}
 	for _, m := range t.GetLeft() {
 		a := m.Address()
-		n.gone[m.Id] = true
+		n.gone[m.Id] = time.Now()
 		if n.members[a] == m.Id {
 			delete(n.members, a)
 			delete(n.waiting, a)
 		}
 		delete(n.flows, a)
+		if !present[a] {
+			n.r.dropSender(a)
+		}
 		p := n.peers[a]
 		if p == nil {
 			continue
@@ -1086,14 +1094,14 @@ func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology)
 		delete(n.peers, a)
 		n.dir.dropAddress(a)
 		if !present[a] {
-			n.gone[p.member] = true
+			n.gone[p.member] = time.Now()
 		} else if _, ok := n.members[a]; ok {
 			n.ask(ctx, a)
 		}
 	}
 	for _, m := range t.GetJoined() {
 		a := m.Address()
-		if a == n.r.self || n.gone[m.Id] {
+		if _, gone := n.gone[m.Id]; a == n.r.self || gone {
 			continue
 		}
 		n.members[a] = m.Id
@@ -1145,6 +1153,7 @@ func (n *replica) checkSynced() {
 // onDeliver hands a message from another member to an actor of this one
 // that holds a name here.
 func (n *replica) onDeliver(ctx protoactor.Context, m *registrypb.DeliverTo) {
+	n.ackSend(ctx, m.GetAck(), m.GetAckTo())
 	pid := protoactor.NewPID(n.r.self, m.GetId())
 	if _, ok := n.held[keyOf(pid)]; !ok {
 		n.log.Debug("protows registry: delivery for an actor that holds nothing here; dropped", slog.String("id", m.GetId()))
@@ -1156,6 +1165,7 @@ func (n *replica) onDeliver(ctx protoactor.Context, m *registrypb.DeliverTo) {
 }
 
 func (n *replica) onPublish(ctx protoactor.Context, m *registrypb.Publish) {
+	n.ackSend(ctx, m.GetAck(), m.GetAckTo())
 	msg, ok := n.unwrap(m.GetMsg())
 	if !ok {
 		return
@@ -1163,6 +1173,13 @@ func (n *replica) onPublish(ctx protoactor.Context, m *registrypb.Publish) {
 	local, _ := n.dir.route(m.GetGroup(), n.r.self)
 	for _, pid := range local {
 		ctx.Send(pid, msg)
+	}
+}
+
+// ackSend acknowledges a user's message that asked (see window).
+func (n *replica) ackSend(ctx protoactor.Context, ack uint64, to string) {
+	if ack != 0 && to != "" && to != n.r.self {
+		n.send(ctx, to, &registrypb.Ack{Member: n.r.member, Address: n.r.self, Sends: ack})
 	}
 }
 

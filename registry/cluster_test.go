@@ -367,3 +367,110 @@ func TestClusterLargeChanges(t *testing.T) {
 		"B still has %d of A's names after A's registry stopped", registry.Names(b.reg))
 	assert.Len(t, b.c.MemberList.Members().Members(), 2, "A is still a member")
 }
+
+// numbered is a plain actor that counts the numbered frames it is sent
+// and notes any out of order.
+type numbered struct {
+	mu      sync.Mutex
+	next    int
+	wrong   []string
+	arrived chan struct{}
+}
+
+func spawnNumbered(m *member) (*numbered, *protoactor.PID) {
+	n := &numbered{arrived: make(chan struct{}, 1)}
+	pid := m.sys.Root.Spawn(protoactor.PropsFromFunc(func(c protoactor.Context) {
+		f, ok := c.Message().(actor.Frame)
+		if !ok {
+			return
+		}
+		i, _, _ := strings.Cut(string(f.Data), " ")
+		n.mu.Lock()
+		if i != strconv.Itoa(n.next) {
+			n.wrong = append(n.wrong, fmt.Sprintf("got %s, want %d", i, n.next))
+		}
+		n.next++
+		n.mu.Unlock()
+		select {
+		case n.arrived <- struct{}{}:
+		default:
+		}
+	}))
+	return n, pid
+}
+
+// count waits until want frames have arrived, in order.
+func (n *numbered) count(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.After(2 * wait)
+	for {
+		n.mu.Lock()
+		got, wrong := n.next, n.wrong
+		n.mu.Unlock()
+		require.Empty(t, wrong, "frames out of order")
+		require.LessOrEqual(t, got, want, "more frames than were sent")
+		if got == want {
+			return
+		}
+		select {
+		case <-n.arrived:
+		case <-deadline:
+			t.Fatalf("%d of %d frames arrived", got, want)
+		}
+	}
+}
+
+// Bursts of users' messages far larger than gRPC's 4 MB message limit
+// (800 sends and 800 publishes of 8 KB, back to back) all reach
+// another member, in order; a message over MaxMessageSize is refused; a
+// member that stops acknowledging gets ErrBacklog once 16 MB wait for it,
+// and what waited is delivered, in order, when it answers again.
+func TestClusterLargeSends(t *testing.T) {
+	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
+	agent := test.NewInMemAgent()
+	fast := registry.WithSyncInterval(200 * time.Millisecond)
+	a := startMember(t, test.NewTestProvider(agent), fast)
+	b := startMember(t, test.NewTestProvider(agent), fast)
+	ctx := context.Background()
+	direct, dpid := spawnNumbered(a)
+	group, gpid := spawnNumbered(a)
+	require.NoError(t, a.reg.Register(ctx, "direct", dpid))
+	require.NoError(t, a.reg.Join(ctx, "big", gpid))
+	require.Eventually(t, func() bool {
+		ms, _ := b.reg.Members(ctx, "big")
+		_, err := b.reg.Lookup(ctx, "direct")
+		return len(ms) == 1 && err == nil
+	}, wait, time.Millisecond)
+
+	pad := strings.Repeat("y", 8<<10)
+	const burst = 800
+	for i := range burst {
+		require.NoError(t, b.reg.SendTo(ctx, "direct", actor.Text(strconv.Itoa(i)+" "+pad)))
+		require.NoError(t, b.reg.Publish(ctx, "big", actor.Text(strconv.Itoa(i)+" "+pad)))
+	}
+	direct.count(t, burst)
+	group.count(t, burst)
+
+	huge := actor.Binary(make([]byte, registry.MaxMessageSize))
+	require.ErrorIs(t, b.reg.SendTo(ctx, "direct", huge), registry.ErrTooLarge)
+	require.ErrorIs(t, b.reg.Publish(ctx, "big", huge), registry.ErrTooLarge)
+
+	// A stops acknowledging (its registry's own messages to B are cut;
+	// B's messages still arrive). B's sends fill the window, then the
+	// queue, then fail.
+	registry.Partition(a.reg, b.sys.Address(), true)
+	sent := burst
+	var err error
+	for ; sent < 10*burst; sent++ {
+		if err = b.reg.SendTo(ctx, "direct", actor.Text(strconv.Itoa(sent)+" "+pad)); err != nil {
+			break
+		}
+	}
+	require.ErrorIs(t, err, registry.ErrBacklog)
+	t.Logf("B queued %d sends (%d MB) for A before ErrBacklog", sent-burst, (sent-burst)*len(pad)>>20)
+	// A answers again: B sends on (within three sync intervals) and
+	// everything accepted arrives, in order.
+	registry.Partition(a.reg, b.sys.Address(), false)
+	direct.count(t, sent)
+}

@@ -34,6 +34,13 @@ var (
 	// in; the registry takes no new names or memberships. Restart the
 	// member. See [Cluster.Expelled].
 	ErrExpelled = errors.New("protows: this member was dropped from the cluster")
+	// ErrTooLarge: a message for an actor on another member is larger
+	// than [MaxMessageSize] once encoded; it was not sent.
+	ErrTooLarge = errors.New("protows: message too large to cross members")
+	// ErrBacklog: a cluster registry holds too many messages (16 MB) for
+	// a member that has not acknowledged the earlier ones (it hangs, or
+	// its link is down); the message was not sent. See [Cluster].
+	ErrBacklog = errors.New("protows: too many messages wait for a member")
 )
 
 // MaxNameLen is the longest name or group, in bytes.

@@ -1,0 +1,262 @@
+package registry
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/protows/protows/registry/registrypb"
+)
+
+// Pacing of what one member sends another.
+//
+// proto.actor's remote sends up to 1000 queued messages for a member in one
+// gRPC message, and gRPC refuses one of more than 4 MB by default: the
+// link breaks and the whole batch is lost. Every stream between two
+// members that can burst is therefore paced by a window: registry changes
+// (at most deltaWindow bytes unacknowledged), snapshot parts (partsInFlight
+// parts of at most partBytes) and users' sends and publishes (sendWindow,
+// or one message of up to MaxMessageSize alone). Together they stay under
+// about 3.5 MB. The receiver acknowledges a message that asks, and one
+// asks every ackEvery bytes; what does not fit waits, in order, in a
+// bounded queue.
+const (
+	ackEvery    = 64 << 10
+	deltaWindow = 512 << 10
+	sendWindow  = 1 << 20
+	maxQueued   = 16 << 20
+)
+
+// MaxMessageSize is the largest message [Cluster.SendTo] and
+// [Cluster.Publish] carry to another member, in bytes once encoded; a
+// larger one is refused with [ErrTooLarge]. Messages to actors of the
+// same member have no limit.
+const MaxMessageSize = 2 << 20
+
+// window counts the bytes sent to one member and not yet acknowledged,
+// and queues what does not fit.
+type window struct {
+	limit                int64
+	sent, acked, askedAt int64 // bytes since the window began
+	asks                 uint64
+	marks                []mark // messages that asked for an acknowledgement
+	queue                []queued
+	queued               int64
+	progress             time.Time // when acks last moved the window, or the queue began
+}
+
+// mark is a message that asked for acknowledgement number n, and the
+// bytes sent up to and including it.
+type mark struct {
+	n    uint64
+	sent int64
+}
+
+type queued struct {
+	msg  proto.Message
+	size int64
+}
+
+// fits reports whether size more bytes may go now.
+func (w *window) fits(size int64) bool {
+	return w.sent == w.acked || w.sent-w.acked+size <= w.limit
+}
+
+// idle reports whether a message of size bytes may go now, ahead of
+// nothing.
+func (w *window) idle(size int64) bool { return len(w.queue) == 0 && w.fits(size) }
+
+// take counts size bytes sent now. It returns the number the message
+// asks to be acknowledged with, or 0 if it does not ask.
+func (w *window) take(size int64) uint64 {
+	w.sent += size
+	if w.sent-w.askedAt < ackEvery {
+		return 0
+	}
+	w.askedAt = w.sent
+	w.asks++
+	w.marks = append(w.marks, mark{n: w.asks, sent: w.sent})
+	return w.asks
+}
+
+// ack takes acknowledgement n; it reports whether the window moved.
+func (w *window) ack(n uint64) bool {
+	i := 0
+	for i < len(w.marks) && w.marks[i].n <= n {
+		w.acked = w.marks[i].sent
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	w.marks = w.marks[i:]
+	w.progress = time.Now()
+	return true
+}
+
+// enqueue queues msg; it reports false, queueing nothing, when maxQueued
+// bytes already wait.
+func (w *window) enqueue(msg proto.Message, size int64) bool {
+	if w.queued+size > maxQueued {
+		return false
+	}
+	if len(w.queue) == 0 {
+		w.progress = time.Now()
+	}
+	w.queue = append(w.queue, queued{msg, size})
+	w.queued += size
+	return true
+}
+
+// next pops the first queued message if it fits.
+func (w *window) next() (queued, bool) {
+	if len(w.queue) == 0 || !w.fits(w.queue[0].size) {
+		return queued{}, false
+	}
+	q := w.queue[0]
+	w.queue[0] = queued{}
+	w.queue = w.queue[1:]
+	w.queued -= q.size
+	if len(w.queue) == 0 {
+		w.queue = nil
+	}
+	return q, true
+}
+
+// clear drops the queue and returns how many messages it held.
+func (w *window) clear() int {
+	n := len(w.queue)
+	w.queue, w.queued = nil, 0
+	return n
+}
+
+// stalled reports whether messages have waited for longer than d without
+// an acknowledgement.
+func (w *window) stalled(d time.Duration) bool {
+	return len(w.queue) > 0 && time.Since(w.progress) > d
+}
+
+// restart forgets the bytes in flight, whose acknowledgements are not
+// coming (the link lost them, or the member hangs), so that the queue
+// moves again.
+func (w *window) restart() {
+	w.acked, w.askedAt, w.marks = w.sent, w.sent, nil
+	w.progress = time.Now()
+}
+
+// sender paces the users' messages (DeliverTo, Publish) this member sends
+// to one other member. SendTo and Publish use it from any goroutine; the
+// registry actor drains it as acknowledgements arrive.
+type sender struct {
+	mu sync.Mutex
+	w  window
+}
+
+func (r *Cluster) senderTo(address string) *sender {
+	r.sendersMu.RLock()
+	s := r.senders[address]
+	r.sendersMu.RUnlock()
+	if s != nil {
+		return s
+	}
+	r.sendersMu.Lock()
+	defer r.sendersMu.Unlock()
+	if s = r.senders[address]; s == nil {
+		s = &sender{w: window{limit: sendWindow}}
+		r.senders[address] = s
+	}
+	return s
+}
+
+// deliver sends m, a DeliverTo or a Publish of size bytes, to the
+// registry of the member at address: now, or after what waits for that
+// member.
+func (r *Cluster) deliver(address string, m proto.Message, size int64) error {
+	s := r.senderTo(address)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w.idle(size) {
+		r.transmit(address, s, m, size)
+		return nil
+	}
+	if !s.w.enqueue(m, size) {
+		return fmt.Errorf("%w: %d bytes wait for member %s", ErrBacklog, s.w.queued, address)
+	}
+	return nil
+}
+
+// transmit sends m now; s.mu is held.
+func (r *Cluster) transmit(address string, s *sender, m proto.Message, size int64) {
+	if n := s.w.take(size); n != 0 {
+		switch m := m.(type) {
+		case *registrypb.DeliverTo:
+			m.Ack, m.AckTo = n, r.self
+		case *registrypb.Publish:
+			m.Ack, m.AckTo = n, r.self
+		}
+	}
+	r.sys.Root.Send(replicaAt(address), m)
+}
+
+// drain sends what waits for the member at address and now fits; with
+// restart, it first forgets the bytes in flight.
+func (r *Cluster) drain(address string, ack uint64, restart bool) {
+	r.sendersMu.RLock()
+	s := r.senders[address]
+	r.sendersMu.RUnlock()
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case restart:
+		if !s.w.stalled(3 * r.cfg.digest) {
+			return
+		}
+		r.sys.Logger().Warn("protows registry: a member has not acknowledged messages for three sync intervals; sending on",
+			slog.String("address", address), slog.Int("waiting", len(s.w.queue)))
+		s.w.restart()
+	case !s.w.ack(ack):
+		return
+	}
+	for {
+		q, ok := s.w.next()
+		if !ok {
+			return
+		}
+		r.transmit(address, s, q.msg, q.size)
+	}
+}
+
+// dropSender forgets the member at address, which left the cluster, and
+// what waits for it.
+func (r *Cluster) dropSender(address string) {
+	r.sendersMu.Lock()
+	s := r.senders[address]
+	delete(r.senders, address)
+	r.sendersMu.Unlock()
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	n := s.w.clear()
+	s.mu.Unlock()
+	if n > 0 {
+		r.sys.Logger().Warn("protows registry: a member left the cluster; dropping the messages that waited for it",
+			slog.String("address", address), slog.Int("dropped", n))
+	}
+}
+
+func (r *Cluster) senderAddresses() []string {
+	r.sendersMu.RLock()
+	defer r.sendersMu.RUnlock()
+	out := make([]string, 0, len(r.senders))
+	for a := range r.senders {
+		out = append(out, a)
+	}
+	return out
+}
