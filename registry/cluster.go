@@ -603,23 +603,24 @@ func (n *replica) drain(ctx protoactor.Context, address string, f *flow) {
 
 func (n *replica) onAck(ctx protoactor.Context, m *registrypb.Ack) {
 	a := m.GetAddress()
+	if p := n.peers[a]; p == nil || p.member != m.GetMember() {
+		return // not from the process the windows count for
+	}
 	if m.GetSends() != 0 {
-		n.r.drain(a, m.GetSends(), false)
+		n.r.drain(a, m.GetSends())
 	}
-	f := n.flows[a]
-	if m.GetDeltas() == 0 || f == nil || n.members[a] != m.GetMember() && n.peerMember(a) != m.GetMember() {
-		return
-	}
-	if f.w.ack(m.GetDeltas()) {
+	if f := n.flows[a]; f != nil && m.GetDeltas() != 0 && f.w.ack(m.GetDeltas()) {
 		n.drain(ctx, a, f)
 	}
 }
 
-func (n *replica) peerMember(address string) string {
-	if p := n.peers[address]; p != nil {
-		return p.member
+// ack answers a message from member at address that asked for an
+// acknowledgement.
+func (n *replica) ack(ctx protoactor.Context, member, address string, deltas, sends uint64) {
+	if _, gone := n.gone[member]; gone || (deltas == 0 && sends == 0) || address == n.r.self || address == "" {
+		return
 	}
-	return ""
+	n.send(ctx, address, &registrypb.Ack{Member: n.r.member, Address: n.r.self, Deltas: deltas, Sends: sends})
 }
 
 // send sends msg to the registry actor of the member at address.
@@ -811,6 +812,9 @@ func (n *replica) peerFor(ctx protoactor.Context, member, address string) *peer 
 		// A new process at the address: the old one is gone.
 		n.log.Info("protows registry: member restarted; dropping its old entries", slog.String("address", address))
 		n.dir.dropAddress(address)
+		// What was in flight to the old process is not acknowledged.
+		delete(n.flows, address)
+		n.r.dropSender(address)
 	}
 	p = &peer{address: address, member: member}
 	n.peers[address] = p
@@ -818,10 +822,8 @@ func (n *replica) peerFor(ctx protoactor.Context, member, address string) *peer 
 }
 
 func (n *replica) onDelta(ctx protoactor.Context, d *registrypb.Delta) {
-	if _, gone := n.gone[d.GetMember()]; d.GetAck() != 0 && !gone && d.GetAddress() != n.r.self {
-		// It arrived, whatever becomes of it: the sender may send more.
-		n.send(ctx, d.GetAddress(), &registrypb.Ack{Member: n.r.member, Address: n.r.self, Deltas: d.GetAck()})
-	}
+	// It arrived, whatever becomes of it: the sender may send more.
+	n.ack(ctx, d.GetMember(), d.GetAddress(), d.GetAck(), 0)
 	p := n.peerFor(ctx, d.GetMember(), d.GetAddress())
 	if p == nil {
 		return
@@ -1007,18 +1009,11 @@ func (n *replica) sendPart(ctx protoactor.Context, p *peer, i int) {
 func (n *replica) digest(ctx protoactor.Context) {
 	for _, a := range n.targets() {
 		f := n.flowTo(a)
-		if f.w.stalled(3 * n.r.cfg.digest) {
-			// No acknowledgement for three intervals: the member hangs,
-			// or the link lost them. Send on.
-			n.log.Warn("protows registry: a member has not acknowledged changes for three sync intervals; sending on",
-				slog.String("address", a), slog.Int("queued", len(f.w.queue)))
-			f.w.restart()
-			n.drain(ctx, a, f)
-		}
-		n.send(ctx, a, &registrypb.Digest{Member: n.r.member, Address: n.r.self, Seq: f.last})
-	}
-	for _, a := range n.r.senderAddresses() {
-		n.r.drain(a, 0, true)
+		// The digest follows everything sent to the member before it and
+		// asks for it all to be acknowledged, in case the link lost an
+		// acknowledgement.
+		n.send(ctx, a, &registrypb.Digest{Member: n.r.member, Address: n.r.self, Seq: f.last,
+			AckDeltas: f.w.askAll(), AckSends: n.r.askAllSends(a)})
 	}
 	for a := range n.waiting {
 		if p := n.peers[a]; p != nil && p.snap != nil {
@@ -1044,6 +1039,7 @@ func (n *replica) digest(ctx protoactor.Context) {
 }
 
 func (n *replica) onDigest(ctx protoactor.Context, d *registrypb.Digest) {
+	n.ack(ctx, d.GetMember(), d.GetAddress(), d.GetAckDeltas(), d.GetAckSends())
 	p := n.peerFor(ctx, d.GetMember(), d.GetAddress())
 	if p == nil {
 		return

@@ -474,3 +474,33 @@ func TestClusterLargeSends(t *testing.T) {
 	registry.Partition(a.reg, b.sys.Address(), false)
 	direct.count(t, sent)
 }
+
+// Acknowledgements lost with the link (here: A's registry traffic to B is
+// cut during a burst of 1.3 MB of changes, more than A may have
+// unacknowledged) do not hold A's changes back once the link is back: B
+// resyncs, and A's next changes reach B.
+func TestClusterLostAcks(t *testing.T) {
+	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
+	agent := test.NewInMemAgent()
+	fast := registry.WithSyncInterval(200 * time.Millisecond)
+	a := startMember(t, test.NewTestProvider(agent), fast)
+	b := startMember(t, test.NewTestProvider(agent), fast)
+	ctx := context.Background()
+	holder := a.sys.Root.Spawn(protoactor.PropsFromFunc(func(protoactor.Context) {}))
+
+	registry.Partition(a.reg, b.sys.Address(), true)
+	pad := strings.Repeat("x", 500)
+	for i := range 2500 {
+		require.NoError(t, a.reg.Register(ctx, fmt.Sprintf("%s-%d", pad, i), holder))
+	}
+	registry.Partition(a.reg, b.sys.Address(), false)
+	require.Eventually(t, func() bool { return registry.Names(b.reg) == 2500 }, wait, time.Millisecond,
+		"B has %d of A's 2,500 names", registry.Names(b.reg))
+	// Without the acknowledgements A would hold these back (they are more
+	// than the room left in its window).
+	for i := range 10 {
+		require.NoError(t, a.reg.Register(ctx, fmt.Sprintf("probe-%d-%s", i, pad), holder))
+	}
+	visible(t, b, "probe-9-"+pad)
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -22,7 +21,11 @@ import (
 // or one message of up to MaxMessageSize alone). Together they stay under
 // about 3.5 MB. The receiver acknowledges a message that asks, and one
 // asks every ackEvery bytes; what does not fit waits, in order, in a
-// bounded queue.
+// bounded queue. An acknowledgement lost with a broken link is made up by
+// the next Digest, which follows everything sent before it on the same
+// ordered stream and asks for an acknowledgement of all of it. A member
+// that hangs acknowledges nothing, and nothing more is sent to it: when
+// it resumes, proto.actor's queue for it holds at most the windows.
 const (
 	ackEvery    = 64 << 10
 	deltaWindow = 512 << 10
@@ -45,7 +48,6 @@ type window struct {
 	marks                []mark // messages that asked for an acknowledgement
 	queue                []queued
 	queued               int64
-	progress             time.Time // when acks last moved the window, or the queue began
 }
 
 // mark is a message that asked for acknowledgement number n, and the
@@ -93,8 +95,21 @@ func (w *window) ack(n uint64) bool {
 		return false
 	}
 	w.marks = w.marks[i:]
-	w.progress = time.Now()
 	return true
+}
+
+// askAll returns the number with which to ask for an acknowledgement of
+// everything sent so far, or 0 when nothing is unacknowledged.
+func (w *window) askAll() uint64 {
+	if w.sent == w.acked {
+		return 0
+	}
+	if w.askedAt != w.sent {
+		w.askedAt = w.sent
+		w.asks++
+		w.marks = append(w.marks, mark{n: w.asks, sent: w.sent})
+	}
+	return w.asks
 }
 
 // enqueue queues msg; it reports false, queueing nothing, when maxQueued
@@ -102,9 +117,6 @@ func (w *window) ack(n uint64) bool {
 func (w *window) enqueue(msg proto.Message, size int64) bool {
 	if w.queued+size > maxQueued {
 		return false
-	}
-	if len(w.queue) == 0 {
-		w.progress = time.Now()
 	}
 	w.queue = append(w.queue, queued{msg, size})
 	w.queued += size
@@ -131,20 +143,6 @@ func (w *window) clear() int {
 	n := len(w.queue)
 	w.queue, w.queued = nil, 0
 	return n
-}
-
-// stalled reports whether messages have waited for longer than d without
-// an acknowledgement.
-func (w *window) stalled(d time.Duration) bool {
-	return len(w.queue) > 0 && time.Since(w.progress) > d
-}
-
-// restart forgets the bytes in flight, whose acknowledgements are not
-// coming (the link lost them, or the member hangs), so that the queue
-// moves again.
-func (w *window) restart() {
-	w.acked, w.askedAt, w.marks = w.sent, w.sent, nil
-	w.progress = time.Now()
 }
 
 // sender paces the users' messages (DeliverTo, Publish) this member sends
@@ -201,9 +199,9 @@ func (r *Cluster) transmit(address string, s *sender, m proto.Message, size int6
 	r.sys.Root.Send(replicaAt(address), m)
 }
 
-// drain sends what waits for the member at address and now fits; with
-// restart, it first forgets the bytes in flight.
-func (r *Cluster) drain(address string, ack uint64, restart bool) {
+// drain takes acknowledgement ack from the member at address and sends
+// what waits for it and now fits.
+func (r *Cluster) drain(address string, ack uint64) {
 	r.sendersMu.RLock()
 	s := r.senders[address]
 	r.sendersMu.RUnlock()
@@ -212,15 +210,7 @@ func (r *Cluster) drain(address string, ack uint64, restart bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case restart:
-		if !s.w.stalled(3 * r.cfg.digest) {
-			return
-		}
-		r.sys.Logger().Warn("protows registry: a member has not acknowledged messages for three sync intervals; sending on",
-			slog.String("address", address), slog.Int("waiting", len(s.w.queue)))
-		s.w.restart()
-	case !s.w.ack(ack):
+	if !s.w.ack(ack) {
 		return
 	}
 	for {
@@ -251,12 +241,16 @@ func (r *Cluster) dropSender(address string) {
 	}
 }
 
-func (r *Cluster) senderAddresses() []string {
+// askAllSends returns the number with which to ask the member at address
+// for an acknowledgement of every user's message sent to it so far, or 0.
+func (r *Cluster) askAllSends(address string) uint64 {
 	r.sendersMu.RLock()
-	defer r.sendersMu.RUnlock()
-	out := make([]string, 0, len(r.senders))
-	for a := range r.senders {
-		out = append(out, a)
+	s := r.senders[address]
+	r.sendersMu.RUnlock()
+	if s == nil {
+		return 0
 	}
-	return out
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.askAll()
 }
