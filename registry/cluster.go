@@ -28,13 +28,17 @@ const (
 	partEntries = 4096
 	partBytes   = 256 << 10
 	// maxPending bounds the changes a member keeps, while it receives a
-	// peer's snapshot, to apply after it; beyond, it asks again.
+	// peer's snapshot, to apply after it (and maxQueued their bytes);
+	// beyond, it asks again.
 	maxPending = 1 << 16
 	// partsInFlight is how many parts of a snapshot travel at once: about
 	// 1 MB, and the transfer does not wait a round trip per part.
 	partsInFlight = 4
 	// goneFor is how long a member that left the topology is remembered.
 	goneFor = time.Hour
+	// absentAfter bounds the wait for the dead letter that says a member
+	// runs no registry.
+	absentAfter = 10 * time.Second
 )
 
 // entrySize estimates an entry's encoded size.
@@ -176,9 +180,9 @@ func NewCluster(c *cluster.Cluster, opts ...Option) (*Cluster, error) {
 // WaitSynced waits until this member has the entries of every member that
 // was in the cluster topology when the registry started (or has left it
 // since). A member that serves users before then answers from a partial
-// directory. Every member of the topology is expected to run the
-// registry: one that does not never answers, so always give ctx a
-// deadline.
+// directory. A member that runs no registry (it answers the registry's
+// request with a dead letter) is not waited for. Give ctx a deadline: a
+// member that hangs is waited for until the cluster drops it.
 func (r *Cluster) WaitSynced(ctx context.Context) error {
 	select {
 	case <-r.synced:
@@ -376,15 +380,22 @@ type (
 // its address, the last of its changes applied, and a snapshot being
 // received.
 type peer struct {
-	address string
-	member  string
-	seq     uint64
-	asked   time.Time // when a snapshot was last asked for; zero: not waiting
-	snap    *snapshotBuf
-	snapAt  time.Time           // when the last part arrived
-	pending []*registrypb.Delta // changes that arrived during the snapshot
-	out     *transfer           // this member's snapshot being sent to the peer
-	outAt   time.Time           // when a part of out was last sent
+	address      string
+	member       string
+	seq          uint64
+	asked        time.Time // when a snapshot was last asked for; zero: not waiting
+	snap         *snapshotBuf
+	snapAt       time.Time           // when the last part arrived
+	pending      []*registrypb.Delta // changes that arrived during the snapshot
+	pendingBytes int64
+	out          *transfer // this member's snapshot being sent to the peer
+	outAt        time.Time // when a part of out was last sent
+}
+
+// cancelSnapshot forgets the snapshot being received, and the changes
+// kept to apply after it.
+func (p *peer) cancelSnapshot() {
+	p.snap, p.pending, p.pendingBytes, p.asked = nil, nil, 0, time.Time{}
 }
 
 // transfer is a snapshot being sent, part by part as the receiver asks.
@@ -425,7 +436,8 @@ type replica struct {
 	gone     map[string]time.Time // member ids that left the topology, and when
 	told     map[string]time.Time // gone members last told so
 	expelled bool
-	waiting  map[string]bool // addresses WaitSynced waits for
+	waiting  map[string]bool   // addresses WaitSynced waits for
+	absent   map[string]string // members with no registry, by address: their member id
 	sub      *eventstreamSub
 	timer    *time.Timer
 	stopped  bool
@@ -435,7 +447,7 @@ type replica struct {
 func newReplica(r *Cluster) *replica {
 	return &replica{
 		r: r, dir: r.dir, held: ledger{}, peers: map[string]*peer{}, flows: map[string]*flow{}, members: map[string]string{},
-		gone: map[string]time.Time{}, told: map[string]time.Time{}, waiting: map[string]bool{}, log: r.sys.Logger(),
+		gone: map[string]time.Time{}, told: map[string]time.Time{}, waiting: map[string]bool{}, absent: map[string]string{}, log: r.sys.Logger(),
 	}
 }
 
@@ -517,7 +529,9 @@ func (n *replica) observe(t uint64) {
 func (n *replica) targets() []string {
 	out := make([]string, 0, len(n.members)+len(n.peers))
 	for a := range n.members {
-		out = append(out, a)
+		if _, ok := n.absent[a]; !ok {
+			out = append(out, a)
+		}
 	}
 	for a := range n.peers {
 		if _, ok := n.members[a]; !ok {
@@ -780,10 +794,43 @@ func (n *replica) ask(ctx protoactor.Context, address string) {
 	if p != nil && !p.asked.IsZero() && time.Since(p.asked) < n.r.cfg.digest {
 		return
 	}
+	req := &registrypb.SyncRequest{Member: n.r.member, Address: n.r.self}
 	if p != nil {
 		p.asked = time.Now()
+		n.send(ctx, address, req)
+		return
 	}
-	n.send(ctx, address, &registrypb.SyncRequest{Member: n.r.member, Address: n.r.self})
+	if n.r.isCut(address) {
+		return
+	}
+	// A member not heard from yet may run no registry (a member of the
+	// cluster that is not a protows server): proto.actor then answers a
+	// request with a dead letter, and the member is left out until it
+	// speaks.
+	member := n.members[address]
+	f := ctx.RequestFuture(replicaAt(address), req, absentAfter)
+	ctx.ReenterAfter(f, func(_ any, err error) {
+		if errors.Is(err, protoactor.ErrDeadLetter) {
+			n.markAbsent(address, member)
+		}
+	})
+}
+
+// markAbsent leaves out the member at address, which runs no registry: no
+// changes go to it and WaitSynced does not wait for it. It is taken back
+// when it speaks (its registry starts), or joins again.
+func (n *replica) markAbsent(address, member string) {
+	if n.stopped || member == "" || n.members[address] != member || n.peers[address] != nil {
+		return
+	}
+	if _, ok := n.absent[address]; ok {
+		return
+	}
+	n.absent[address] = member
+	delete(n.flows, address)
+	delete(n.waiting, address)
+	n.log.Info("protows registry: a cluster member runs no registry; leaving it out until it does", slog.String("address", address))
+	n.checkSynced()
 }
 
 // peerFor returns the state kept for member at address, replacing that of
@@ -804,6 +851,7 @@ func (n *replica) peerFor(ctx protoactor.Context, member, address string) *peer 
 		// yet (it is asked for its entries when it is).
 		return nil
 	}
+	delete(n.absent, address) // it speaks
 	p := n.peers[address]
 	if p != nil && p.member == member {
 		return p
@@ -831,7 +879,7 @@ func (n *replica) onDelta(ctx protoactor.Context, d *registrypb.Delta) {
 	if d.GetDropAll() && d.GetSeq() > p.seq {
 		// All of the peer's entries are the ops that follow: whatever
 		// was missed, or is still coming in a snapshot, is superseded.
-		p.snap, p.pending, p.asked = nil, nil, time.Time{}
+		p.cancelSnapshot()
 		n.dir.dropAddress(p.address)
 		p.seq = d.GetSeq() - 1
 		delete(n.waiting, p.address)
@@ -839,12 +887,17 @@ func (n *replica) onDelta(ctx protoactor.Context, d *registrypb.Delta) {
 	if p.snap != nil {
 		// A snapshot is on its way: its changes up to its number are in
 		// it, later ones apply after it.
-		if len(p.pending) >= maxPending {
-			p.snap, p.pending, p.asked = nil, nil, time.Time{}
+		size := int64(32)
+		for _, op := range d.GetOps() {
+			size += int64(entrySize(op.GetEntry().GetKey(), op.GetEntry().GetId()))
+		}
+		if len(p.pending) >= maxPending || p.pendingBytes+size > maxQueued {
+			p.cancelSnapshot()
 			n.ask(ctx, p.address)
 			return
 		}
 		p.pending = append(p.pending, d)
+		p.pendingBytes += size
 		return
 	}
 	switch {
@@ -912,7 +965,7 @@ func (n *replica) onSnapshot(ctx protoactor.Context, s *registrypb.Snapshot) {
 		return
 	}
 	pending := p.pending
-	p.snap, p.pending, p.asked = nil, nil, time.Time{}
+	p.cancelSnapshot()
 	defer func() {
 		for _, d := range pending {
 			n.onDelta(ctx, d)
@@ -1046,7 +1099,7 @@ func (n *replica) onDigest(ctx protoactor.Context, d *registrypb.Digest) {
 	}
 	if p.snap != nil {
 		if time.Since(p.snapAt) > 3*n.r.cfg.digest {
-			p.snap, p.pending, p.asked = nil, nil, time.Time{} // stalled: start over
+			p.cancelSnapshot() // stalled: start over
 			n.ask(ctx, p.address)
 		}
 		return
@@ -1080,6 +1133,7 @@ func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology)
 			delete(n.waiting, a)
 		}
 		delete(n.flows, a)
+		delete(n.absent, a)
 		if !present[a] {
 			n.r.dropSender(a)
 		}
@@ -1101,6 +1155,7 @@ func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology)
 			continue
 		}
 		n.members[a] = m.Id
+		delete(n.absent, a)
 		if p := n.peers[a]; p == nil || p.member != m.Id {
 			delete(n.flows, a) // a new process: nothing is in flight to it
 			n.ask(ctx, a)

@@ -504,3 +504,27 @@ func TestClusterLostAcks(t *testing.T) {
 	}
 	visible(t, b, "probe-9-"+pad)
 }
+
+// A cluster member that runs no registry (a member of the cluster that
+// is not a protows server) is left out: the members that do run one
+// sync without waiting for it, and work among themselves.
+func TestClusterMemberWithoutRegistry(t *testing.T) {
+	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
+	agent := test.NewInMemAgent()
+	bare := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	c := cluster.New(bare, cluster.Configure("protows-test", test.NewTestProvider(agent), disthash.New(),
+		remote.Configure("127.0.0.1", 0)))
+	c.StartMember()
+	t.Cleanup(func() { c.Shutdown(true) })
+
+	a := startMember(t, test.NewTestProvider(agent)) // fails unless WaitSynced leaves the bare member out
+	b := startMember(t, test.NewTestProvider(agent))
+	require.Len(t, b.c.MemberList.Members().Members(), 3)
+	alice := dialMember(t, a, "alice", "lobby")
+	visible(t, b, "alice")
+	require.NoError(t, b.reg.SendTo(context.Background(), "alice", actor.Text("from B")))
+	assert.Equal(t, "from B", readWS(t, alice))
+}
