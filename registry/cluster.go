@@ -36,9 +36,11 @@ const (
 	partsInFlight = 4
 	// goneFor is how long a member that left the topology is remembered.
 	goneFor = time.Hour
-	// absentAfter bounds the wait for the dead letter that says a member
-	// runs no registry.
-	absentAfter = 10 * time.Second
+	// probeTimeout bounds the wait for the dead letter that says a member
+	// runs no registry (it comes back in a round trip). A member found
+	// absent is probed again every reprobe sync intervals.
+	probeTimeout = 2 * time.Second
+	reprobe      = 5
 )
 
 // entrySize estimates an entry's encoded size.
@@ -86,9 +88,10 @@ func entrySize(key, id string) int { return len(key) + len(id) + 24 }
 // that hangs keeps its entries until then. A SendTo or Publish to an actor
 // on a hanging member does not block: the message waits, in order, and is
 // delivered if the member resumes before it is declared gone, and dropped
-// if it is declared gone (the registry logs how many it dropped). At most
-// 16 MB wait for one member; beyond, SendTo and Publish return
-// [ErrBacklog] and send nothing.
+// if it leaves the cluster topology (the registry logs how many it
+// dropped; they are never handed to a process that takes the address
+// next). At most 16 MB wait for one member; beyond, SendTo returns
+// [ErrBacklog] and sends nothing.
 // proto.actor never lets a member it declared gone back in. When such a
 // member resumes, the others tell it so: its [Cluster.Expelled] channel
 // closes (within about one sync interval) and it should restart, to join
@@ -334,22 +337,26 @@ func (r *Cluster) envelope(msg any) (*registrypb.Envelope, int64, error) {
 // Publish sends msg to every member of group: directly to those on this
 // member, and once to each other member that has some, which hands it to
 // its own. Messages published by one caller reach each member in order.
+// A message too large to cross members ([ErrTooLarge]) is sent to no one;
+// [ErrBacklog] names the members it was not sent to, while the others
+// have it.
 func (r *Cluster) Publish(ctx context.Context, group string, msg any) error {
 	if err := sendable(msg); err != nil {
 		return err
 	}
 	local, remote := r.dir.route(group, r.self)
+	var env *registrypb.Envelope
+	var size int64
+	if len(remote) > 0 {
+		var err error
+		if env, size, err = r.envelope(msg); err != nil {
+			return err // sent to no one
+		}
+		size += int64(len(group))
+	}
 	for _, pid := range local {
 		r.sys.Root.Send(pid, msg)
 	}
-	if len(remote) == 0 {
-		return nil
-	}
-	env, size, err := r.envelope(msg)
-	if err != nil {
-		return err
-	}
-	size += int64(len(group))
 	var errs []error
 	for _, addr := range remote {
 		if err := r.deliver(addr, &registrypb.Publish{Group: group, Msg: env}, size); err != nil {
@@ -436,8 +443,9 @@ type replica struct {
 	gone     map[string]time.Time // member ids that left the topology, and when
 	told     map[string]time.Time // gone members last told so
 	expelled bool
-	waiting  map[string]bool   // addresses WaitSynced waits for
-	absent   map[string]string // members with no registry, by address: their member id
+	waiting  map[string]bool      // addresses WaitSynced waits for
+	absent   map[string]*absence  // members with no registry, by address
+	probed   map[string]time.Time // members not heard from: when last probed
 	sub      *eventstreamSub
 	timer    *time.Timer
 	stopped  bool
@@ -447,7 +455,7 @@ type replica struct {
 func newReplica(r *Cluster) *replica {
 	return &replica{
 		r: r, dir: r.dir, held: ledger{}, peers: map[string]*peer{}, flows: map[string]*flow{}, members: map[string]string{},
-		gone: map[string]time.Time{}, told: map[string]time.Time{}, waiting: map[string]bool{}, absent: map[string]string{}, log: r.sys.Logger(),
+		gone: map[string]time.Time{}, told: map[string]time.Time{}, waiting: map[string]bool{}, absent: map[string]*absence{}, probed: map[string]time.Time{}, log: r.sys.Logger(),
 	}
 }
 
@@ -465,7 +473,7 @@ func (n *replica) Receive(ctx protoactor.Context) {
 	case *write:
 		m.reply <- n.write(ctx, m)
 	case *protoactor.Terminated:
-		n.forget(ctx, m.Who)
+		n.forget(ctx, m.Who) // an actor of this member, or a prober
 	case *topology:
 		n.onTopology(ctx, m.t)
 	case tick:
@@ -479,6 +487,8 @@ func (n *replica) Receive(ctx protoactor.Context) {
 		n.onDelta(ctx, m)
 	case *registrypb.Ack:
 		n.onAck(ctx, m)
+	case *registrypb.Ping:
+		n.ack(ctx, m.GetMember(), m.GetAddress(), m.GetAckDeltas(), m.GetAckSends())
 	case *registrypb.Snapshot:
 		n.onSnapshot(ctx, m)
 	case *registrypb.SyncRequest:
@@ -491,6 +501,8 @@ func (n *replica) Receive(ctx protoactor.Context) {
 		n.onPublish(ctx, m)
 	case *registrypb.Gone:
 		n.onGone(m)
+	case absentAt:
+		n.markAbsent(m.address, m.member)
 	}
 }
 
@@ -586,6 +598,16 @@ func (n *replica) push(ctx protoactor.Context, address string, d *registrypb.Del
 		n.log.Warn("protows registry: a member does not acknowledge changes; dropping those queued for it, it resyncs",
 			slog.String("address", address), slog.Int("queued", len(f.w.queue)))
 		f.drop(d.GetSeq())
+		return
+	}
+	n.pingIfUnasked(ctx, address, f)
+}
+
+// pingIfUnasked asks the member at address for an acknowledgement when
+// deltas wait for one that was not asked for.
+func (n *replica) pingIfUnasked(ctx protoactor.Context, address string, f *flow) {
+	if f.w.unasked() {
+		n.send(ctx, address, &registrypb.Ping{Member: n.r.member, Address: n.r.self, AckDeltas: f.w.askAll()})
 	}
 }
 
@@ -609,16 +631,17 @@ func (n *replica) drain(ctx protoactor.Context, address string, f *flow) {
 	for {
 		q, ok := f.w.next()
 		if !ok {
-			return
+			break
 		}
 		n.transmit(ctx, address, f, q.msg.(*registrypb.Delta), q.size)
 	}
+	n.pingIfUnasked(ctx, address, f)
 }
 
 func (n *replica) onAck(ctx protoactor.Context, m *registrypb.Ack) {
 	a := m.GetAddress()
-	if p := n.peers[a]; p == nil || p.member != m.GetMember() {
-		return // not from the process the windows count for
+	if p := n.peers[a]; p == nil || p.member != m.GetMember() || m.GetTo() != n.r.member {
+		return // not from the process the windows count for, or not for this one
 	}
 	if m.GetSends() != 0 {
 		n.r.drain(a, m.GetSends())
@@ -634,7 +657,7 @@ func (n *replica) ack(ctx protoactor.Context, member, address string, deltas, se
 	if _, gone := n.gone[member]; gone || (deltas == 0 && sends == 0) || address == n.r.self || address == "" {
 		return
 	}
-	n.send(ctx, address, &registrypb.Ack{Member: n.r.member, Address: n.r.self, Deltas: deltas, Sends: sends})
+	n.send(ctx, address, &registrypb.Ack{Member: n.r.member, Address: n.r.self, Deltas: deltas, Sends: sends, To: member})
 }
 
 // send sends msg to the registry actor of the member at address.
@@ -800,20 +823,52 @@ func (n *replica) ask(ctx protoactor.Context, address string) {
 		n.send(ctx, address, req)
 		return
 	}
-	if n.r.isCut(address) {
+	if n.r.isCut(address) || time.Since(n.probed[address]) < n.r.cfg.digest {
 		return
 	}
 	// A member not heard from yet may run no registry (a member of the
 	// cluster that is not a protows server): proto.actor then answers a
 	// request with a dead letter, and the member is left out until it
 	// speaks.
-	member := n.members[address]
-	f := ctx.RequestFuture(replicaAt(address), req, absentAfter)
-	ctx.ReenterAfter(f, func(_ any, err error) {
-		if errors.Is(err, protoactor.ErrDeadLetter) {
-			n.markAbsent(address, member)
+	n.probed[address] = time.Now()
+	pr := &prober{address: address, member: n.members[address], req: req}
+	ctx.Spawn(protoactor.PropsFromProducer(func() protoactor.Actor { return pr }))
+}
+
+// prober sends one SyncRequest on the registry's behalf and waits a
+// moment for the dead letter proto.actor answers with when no registry
+// runs at the address; it tells the registry (absentAt).
+type prober struct {
+	address, member string
+	req             *registrypb.SyncRequest
+}
+
+// absentAt tells the registry actor that the member at address runs no
+// registry.
+type absentAt struct{ address, member string }
+
+func (p *prober) Receive(ctx protoactor.Context) {
+	switch m := ctx.Message().(type) {
+	case *protoactor.Started:
+		ctx.SetReceiveTimeout(probeTimeout)
+		ctx.Request(replicaAt(p.address), p.req)
+	case *protoactor.DeadLetterResponse:
+		// The member's own answer names no target; the one proto.actor
+		// makes up for a member it cannot reach names it, and says
+		// nothing of a registry there.
+		if m.GetTarget() == nil {
+			ctx.Send(ctx.Parent(), absentAt{p.address, p.member})
 		}
-	})
+		ctx.Stop(ctx.Self())
+	case *protoactor.ReceiveTimeout:
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// absence is a member that runs no registry.
+type absence struct {
+	member string // its member id
+	since  time.Time
 }
 
 // markAbsent leaves out the member at address, which runs no registry: no
@@ -826,8 +881,9 @@ func (n *replica) markAbsent(address, member string) {
 	if _, ok := n.absent[address]; ok {
 		return
 	}
-	n.absent[address] = member
+	n.absent[address] = &absence{member: member, since: time.Now()}
 	delete(n.flows, address)
+	n.r.dropSender(address)
 	delete(n.waiting, address)
 	n.log.Info("protows registry: a cluster member runs no registry; leaving it out until it does", slog.String("address", address))
 	n.checkSynced()
@@ -852,6 +908,7 @@ func (n *replica) peerFor(ctx protoactor.Context, member, address string) *peer 
 		return nil
 	}
 	delete(n.absent, address) // it speaks
+	delete(n.probed, address)
 	p := n.peers[address]
 	if p != nil && p.member == member {
 		return p
@@ -883,6 +940,15 @@ func (n *replica) onDelta(ctx protoactor.Context, d *registrypb.Delta) {
 		n.dir.dropAddress(p.address)
 		p.seq = d.GetSeq() - 1
 		delete(n.waiting, p.address)
+		if _, ok := n.members[p.address]; ok {
+			// Its registry stopped; the process may stay in the cluster
+			// for a while (shutting down) or for good: leave it out until
+			// it speaks again, as a member that runs no registry.
+			defer func() {
+				delete(n.peers, p.address)
+				n.markAbsent(p.address, n.members[p.address])
+			}()
+		}
 	}
 	if p.snap != nil {
 		// A snapshot is on its way: its changes up to its number are in
@@ -1004,6 +1070,12 @@ func (n *replica) onSyncRequest(ctx protoactor.Context, m *registrypb.SyncReques
 		}
 		return
 	}
+	if p.out != nil && time.Since(p.outAt) < n.r.cfg.digest {
+		// A transfer to the peer is under way: requests that piled up
+		// (this registry was busy, or the peer asked again) must not
+		// each start another.
+		return
+	}
 	n.sendSnapshot(ctx, p)
 	if p.seq == 0 && p.snap == nil {
 		// A member we have nothing of: it may be new (then its changes
@@ -1079,6 +1151,14 @@ func (n *replica) digest(ctx protoactor.Context) {
 			p.out = nil // the peer no longer asks for parts
 		}
 	}
+	for a, ab := range n.absent {
+		if time.Since(ab.since) > reprobe*n.r.cfg.digest {
+			// Probe again: its registry may run by now, or the dead
+			// letter may have said only that it could not be reached.
+			ab.since = time.Now()
+			n.ask(ctx, a)
+		}
+	}
 	for m, at := range n.gone {
 		// A process that left is remembered for goneFor: long enough
 		// for one that was only paused to hear it was dropped (after
@@ -1132,11 +1212,12 @@ func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology)
 			delete(n.members, a)
 			delete(n.waiting, a)
 		}
+		// What waits for the process that left is not for whatever
+		// process has the address next.
 		delete(n.flows, a)
 		delete(n.absent, a)
-		if !present[a] {
-			n.r.dropSender(a)
-		}
+		delete(n.probed, a)
+		n.r.dropSender(a)
 		p := n.peers[a]
 		if p == nil {
 			continue
@@ -1157,7 +1238,9 @@ func (n *replica) onTopology(ctx protoactor.Context, t *cluster.ClusterTopology)
 		n.members[a] = m.Id
 		delete(n.absent, a)
 		if p := n.peers[a]; p == nil || p.member != m.Id {
-			delete(n.flows, a) // a new process: nothing is in flight to it
+			// A new process: nothing is in flight to it.
+			delete(n.flows, a)
+			n.r.dropSender(a)
 			n.ask(ctx, a)
 		}
 	}
@@ -1204,7 +1287,7 @@ func (n *replica) checkSynced() {
 // onDeliver hands a message from another member to an actor of this one
 // that holds a name here.
 func (n *replica) onDeliver(ctx protoactor.Context, m *registrypb.DeliverTo) {
-	n.ackSend(ctx, m.GetAck(), m.GetAckTo())
+	n.ack(ctx, m.GetAckMember(), m.GetAckTo(), 0, m.GetAck())
 	pid := protoactor.NewPID(n.r.self, m.GetId())
 	if _, ok := n.held[keyOf(pid)]; !ok {
 		n.log.Debug("protows registry: delivery for an actor that holds nothing here; dropped", slog.String("id", m.GetId()))
@@ -1216,7 +1299,7 @@ func (n *replica) onDeliver(ctx protoactor.Context, m *registrypb.DeliverTo) {
 }
 
 func (n *replica) onPublish(ctx protoactor.Context, m *registrypb.Publish) {
-	n.ackSend(ctx, m.GetAck(), m.GetAckTo())
+	n.ack(ctx, m.GetAckMember(), m.GetAckTo(), 0, m.GetAck())
 	msg, ok := n.unwrap(m.GetMsg())
 	if !ok {
 		return
@@ -1224,13 +1307,6 @@ func (n *replica) onPublish(ctx protoactor.Context, m *registrypb.Publish) {
 	local, _ := n.dir.route(m.GetGroup(), n.r.self)
 	for _, pid := range local {
 		ctx.Send(pid, msg)
-	}
-}
-
-// ackSend acknowledges a user's message that asked (see window).
-func (n *replica) ackSend(ctx protoactor.Context, ack uint64, to string) {
-	if ack != 0 && to != "" && to != n.r.self {
-		n.send(ctx, to, &registrypb.Ack{Member: n.r.member, Address: n.r.self, Sends: ack})
 	}
 }
 

@@ -11,3 +11,17 @@ func Names(r *Cluster) int {
 	defer r.dir.mu.RUnlock()
 	return len(r.dir.names)
 }
+
+// Waiting returns how many users' messages r holds for the member at
+// address, waiting for it to acknowledge earlier ones.
+func Waiting(r *Cluster, address string) int {
+	r.sendersMu.RLock()
+	s := r.senders[address]
+	r.sendersMu.RUnlock()
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.w.queue)
+}

@@ -18,14 +18,17 @@ import (
 // members that can burst is therefore paced by a window: registry changes
 // (at most deltaWindow bytes unacknowledged), snapshot parts (partsInFlight
 // parts of at most partBytes) and users' sends and publishes (sendWindow,
-// or one message of up to MaxMessageSize alone). Together they stay under
-// about 3.5 MB. The receiver acknowledges a message that asks, and one
-// asks every ackEvery bytes; what does not fit waits, in order, in a
-// bounded queue. An acknowledgement lost with a broken link is made up by
-// the next Digest, which follows everything sent before it on the same
-// ordered stream and asks for an acknowledgement of all of it. A member
-// that hangs acknowledges nothing, and nothing more is sent to it: when
-// it resumes, proto.actor's queue for it holds at most the windows.
+// or one message of up to MaxMessageSize alone), and one snapshot
+// transfer at a time per member. Together they stay under about 3.5 MB.
+// The receiver acknowledges a message that asks, and one asks every
+// ackEvery bytes; what does not fit waits, in order, in a bounded queue,
+// and when something waits a Ping asks for an acknowledgement of the
+// bytes sent since the last request. An acknowledgement lost with a broken
+// link is made up by the next Digest, which follows everything sent before
+// it on the same ordered stream and asks for an acknowledgement of all of
+// it. A member that hangs acknowledges nothing, and nothing more is sent
+// to it: when it resumes, proto.actor's queue for it holds at most the
+// windows.
 const (
 	ackEvery    = 64 << 10
 	deltaWindow = 512 << 10
@@ -65,6 +68,12 @@ type queued struct {
 // fits reports whether size more bytes may go now.
 func (w *window) fits(size int64) bool {
 	return w.sent == w.acked || w.sent-w.acked+size <= w.limit
+}
+
+// unasked reports whether messages wait while no acknowledgement asked
+// for covers the last bytes sent: then only a Ping moves the window.
+func (w *window) unasked() bool {
+	return len(w.queue) > 0 && w.askedAt != w.sent && w.sent != w.acked
 }
 
 // idle reports whether a message of size bytes may go now, ahead of
@@ -149,8 +158,9 @@ func (w *window) clear() int {
 // to one other member. SendTo and Publish use it from any goroutine; the
 // registry actor drains it as acknowledgements arrive.
 type sender struct {
-	mu sync.Mutex
-	w  window
+	mu   sync.Mutex
+	w    window
+	dead bool // dropped: its member left
 }
 
 func (r *Cluster) senderTo(address string) *sender {
@@ -173,9 +183,27 @@ func (r *Cluster) senderTo(address string) *sender {
 // registry of the member at address: now, or after what waits for that
 // member.
 func (r *Cluster) deliver(address string, m proto.Message, size int64) error {
-	s := r.senderTo(address)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	for {
+		select {
+		case <-r.done:
+			return ErrStopped
+		default:
+		}
+		s := r.senderTo(address)
+		s.mu.Lock()
+		if s.dead {
+			// Dropped since it was looked up: its member left, and a
+			// process now at the address gets a new one.
+			s.mu.Unlock()
+			continue
+		}
+		err := r.deliverLocked(address, s, m, size)
+		s.mu.Unlock()
+		return err
+	}
+}
+
+func (r *Cluster) deliverLocked(address string, s *sender, m proto.Message, size int64) error {
 	if s.w.idle(size) {
 		r.transmit(address, s, m, size)
 		return nil
@@ -183,7 +211,16 @@ func (r *Cluster) deliver(address string, m proto.Message, size int64) error {
 	if !s.w.enqueue(m, size) {
 		return fmt.Errorf("%w: %d bytes wait for member %s", ErrBacklog, s.w.queued, address)
 	}
+	r.pingIfUnasked(address, s)
 	return nil
+}
+
+// pingIfUnasked asks the member at address for an acknowledgement when
+// messages wait for one that was not asked for; s.mu is held.
+func (r *Cluster) pingIfUnasked(address string, s *sender) {
+	if s.w.unasked() {
+		r.sys.Root.Send(replicaAt(address), &registrypb.Ping{Member: r.member, Address: r.self, AckSends: s.w.askAll()})
+	}
 }
 
 // transmit sends m now; s.mu is held.
@@ -191,9 +228,9 @@ func (r *Cluster) transmit(address string, s *sender, m proto.Message, size int6
 	if n := s.w.take(size); n != 0 {
 		switch m := m.(type) {
 		case *registrypb.DeliverTo:
-			m.Ack, m.AckTo = n, r.self
+			m.Ack, m.AckTo, m.AckMember = n, r.self, r.member
 		case *registrypb.Publish:
-			m.Ack, m.AckTo = n, r.self
+			m.Ack, m.AckTo, m.AckMember = n, r.self, r.member
 		}
 	}
 	r.sys.Root.Send(replicaAt(address), m)
@@ -216,10 +253,11 @@ func (r *Cluster) drain(address string, ack uint64) {
 	for {
 		q, ok := s.w.next()
 		if !ok {
-			return
+			break
 		}
 		r.transmit(address, s, q.msg, q.size)
 	}
+	r.pingIfUnasked(address, s)
 }
 
 // dropSender forgets the member at address, which left the cluster, and
@@ -234,6 +272,7 @@ func (r *Cluster) dropSender(address string) {
 	}
 	s.mu.Lock()
 	n := s.w.clear()
+	s.dead = true
 	s.mu.Unlock()
 	if n > 0 {
 		r.sys.Logger().Warn("protows registry: a member left the cluster; dropping the messages that waited for it",
