@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 
+	protoactor "github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/protows/protows/registry/registrypb"
@@ -292,4 +293,100 @@ func (r *Cluster) askAllSends(address string) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.askAll()
+}
+
+// flow paces this member's deltas to one other member (see window).
+type flow struct {
+	w window
+	// last is this member's last change the peer should have: sent, or
+	// dropped for it (then the digest shows the gap). Digests carry it,
+	// so that changes still queued do not read as lost.
+	last uint64
+}
+
+// flowTo returns the flow of deltas to the member at address.
+func (n *replica) flowTo(address string) *flow {
+	f := n.flows[address]
+	if f == nil {
+		// Changes before now reach the member in a snapshot.
+		f = &flow{w: window{limit: deltaWindow}, last: n.seq}
+		n.flows[address] = f
+	}
+	return f
+}
+
+// push sends delta d (size bytes) to the member at address, or queues it
+// while the member has deltaWindow bytes unacknowledged.
+func (n *replica) push(ctx protoactor.Context, address string, d *registrypb.Delta, size int64) {
+	f := n.flowTo(address)
+	if f.w.idle(size) {
+		n.transmit(ctx, address, f, d, size)
+		return
+	}
+	if !f.w.enqueue(d, size) {
+		// The member does not keep up (it hangs, or its link is cut):
+		// it learns of the gap from the digest and resyncs by snapshot.
+		n.log.Warn("protows registry: a member does not acknowledge changes; dropping those queued for it, it resyncs",
+			slog.String("address", address), slog.Int("queued", len(f.w.queue)))
+		f.drop(d.GetSeq())
+		return
+	}
+	n.pingIfUnasked(ctx, address, f)
+}
+
+// pingIfUnasked asks the member at address for an acknowledgement when
+// deltas wait for one that was not asked for.
+func (n *replica) pingIfUnasked(ctx protoactor.Context, address string, f *flow) {
+	if f.w.unasked() {
+		n.send(ctx, address, &registrypb.Ping{Member: n.r.member, Address: n.r.self, AckDeltas: f.w.askAll()})
+	}
+}
+
+// drop forgets the queued deltas, up to change seq, as sent.
+func (f *flow) drop(seq uint64) {
+	f.w.clear()
+	f.last = max(f.last, seq)
+}
+
+func (n *replica) transmit(ctx protoactor.Context, address string, f *flow, d *registrypb.Delta, size int64) {
+	f.last = d.GetSeq()
+	if ack := f.w.take(size); ack != 0 {
+		// A copy: d itself may go to other members as it is.
+		d = &registrypb.Delta{Member: d.Member, Address: d.Address, Seq: d.Seq, Ops: d.Ops, DropAll: d.DropAll, Ack: ack}
+	}
+	n.send(ctx, address, d)
+}
+
+// drain sends the deltas queued for the member at address that now fit.
+func (n *replica) drain(ctx protoactor.Context, address string, f *flow) {
+	for {
+		q, ok := f.w.next()
+		if !ok {
+			break
+		}
+		n.transmit(ctx, address, f, q.msg.(*registrypb.Delta), q.size)
+	}
+	n.pingIfUnasked(ctx, address, f)
+}
+
+func (n *replica) onAck(ctx protoactor.Context, m *registrypb.Ack) {
+	a := m.GetAddress()
+	if p := n.peers[a]; p == nil || p.member != m.GetMember() || m.GetTo() != n.r.member {
+		return // not from the process the windows count for, or not for this one
+	}
+	if m.GetSends() != 0 {
+		n.r.drain(a, m.GetSends())
+	}
+	if f := n.flows[a]; f != nil && m.GetDeltas() != 0 && f.w.ack(m.GetDeltas()) {
+		n.drain(ctx, a, f)
+	}
+}
+
+// ack answers a message from member at address that asked for an
+// acknowledgement.
+func (n *replica) ack(ctx protoactor.Context, member, address string, deltas, sends uint64) {
+	if _, gone := n.gone[member]; gone || (deltas == 0 && sends == 0) || address == n.r.self || address == "" {
+		return
+	}
+	n.send(ctx, address, &registrypb.Ack{Member: n.r.member, Address: n.r.self, Deltas: deltas, Sends: sends, To: member})
 }

@@ -1,0 +1,245 @@
+package registry
+
+import (
+	"sync"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/protows/protows/registry/registrypb"
+)
+
+// directory is a member's copy of the names and groups of the whole
+// cluster. Its replica changes it under the write lock; readers take the
+// read lock.
+type directory struct {
+	mu      sync.RWMutex
+	replace bool
+	names   map[string][]claim
+	groups  map[string]map[string]map[string]*protoactor.PID // group -> address -> id
+}
+
+// claim is one member's claim of a name for one of its actors.
+type claim struct {
+	pid   *protoactor.PID
+	clock uint64
+}
+
+func newDirectory(replace bool) *directory {
+	return &directory{replace: replace, names: map[string][]claim{}, groups: map[string]map[string]map[string]*protoactor.PID{}}
+}
+
+// before reports whether a is a claim made before b; distinct claims are
+// never equal.
+func before(a, b claim) bool {
+	if a.clock != b.clock {
+		return a.clock < b.clock
+	}
+	if a.pid.Address != b.pid.Address {
+		return a.pid.Address < b.pid.Address
+	}
+	return a.pid.Id < b.pid.Id
+}
+
+// winner picks the holder of a name among its claims: the earliest under
+// Reject, the newest under Replace.
+func (d *directory) winner(name string) (claim, bool) {
+	cs := d.names[name]
+	if len(cs) == 0 {
+		return claim{}, false
+	}
+	w := cs[0]
+	for _, c := range cs[1:] {
+		if before(c, w) != d.replace {
+			w = c
+		}
+	}
+	return w, true
+}
+
+func (d *directory) holder(name string) *protoactor.PID {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if w, ok := d.winner(name); ok {
+		return w.pid
+	}
+	return nil
+}
+
+func (d *directory) claimOf(name string, pid *protoactor.PID) (claim, bool) {
+	for _, c := range d.names[name] {
+		if c.pid.Address == pid.Address && c.pid.Id == pid.Id {
+			return c, true
+		}
+	}
+	return claim{}, false
+}
+
+func (d *directory) claimOfKey(name string, h *holdings) (claim, bool) { return d.claimOf(name, h.pid) }
+
+func (d *directory) hasLocalClaim(name, self string) bool {
+	for _, c := range d.names[name] {
+		if c.pid.Address == self {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *directory) addClaim(name string, c claim) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.addClaimLocked(name, c)
+}
+
+func (d *directory) addClaimLocked(name string, c claim) {
+	cs := d.names[name]
+	for i := range cs {
+		if cs[i].pid.Address == c.pid.Address && cs[i].pid.Id == c.pid.Id {
+			cs[i] = c
+			return
+		}
+	}
+	d.names[name] = append(cs, c)
+}
+
+func (d *directory) removeClaim(name string, pid *protoactor.PID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cs := d.names[name]
+	for i := range cs {
+		if cs[i].pid.Address == pid.Address && cs[i].pid.Id == pid.Id {
+			cs = append(cs[:i], cs[i+1:]...)
+			break
+		}
+	}
+	if len(cs) == 0 {
+		delete(d.names, name)
+	} else {
+		d.names[name] = cs
+	}
+}
+
+// join adds pid to group; it reports whether pid was not a member.
+func (d *directory) join(group string, pid *protoactor.PID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.joinLocked(group, pid)
+}
+
+func (d *directory) joinLocked(group string, pid *protoactor.PID) bool {
+	g := d.groups[group]
+	if g == nil {
+		g = map[string]map[string]*protoactor.PID{}
+		d.groups[group] = g
+	}
+	at := g[pid.Address]
+	if at == nil {
+		at = map[string]*protoactor.PID{}
+		g[pid.Address] = at
+	}
+	if _, in := at[pid.Id]; in {
+		return false
+	}
+	at[pid.Id] = pid
+	return true
+}
+
+// leave removes pid from group; it reports whether pid was a member.
+func (d *directory) leave(group string, pid *protoactor.PID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g := d.groups[group]
+	at := g[pid.Address]
+	if _, in := at[pid.Id]; !in {
+		return false
+	}
+	delete(at, pid.Id)
+	if len(at) == 0 {
+		delete(g, pid.Address)
+		if len(g) == 0 {
+			delete(d.groups, group)
+		}
+	}
+	return true
+}
+
+// dropAddress removes every entry of the member at address.
+func (d *directory) dropAddress(address string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dropAddressLocked(address)
+}
+
+func (d *directory) dropAddressLocked(address string) {
+	for name, cs := range d.names {
+		kept := cs[:0]
+		for _, c := range cs {
+			if c.pid.Address != address {
+				kept = append(kept, c)
+			}
+		}
+		if len(kept) == 0 {
+			delete(d.names, name)
+		} else if len(kept) != len(cs) {
+			clear(cs[len(kept):])
+			d.names[name] = kept
+		}
+	}
+	for name, g := range d.groups {
+		if _, ok := g[address]; ok {
+			delete(g, address)
+			if len(g) == 0 {
+				delete(d.groups, name)
+			}
+		}
+	}
+}
+
+// replaceAddress swaps the entries of the member at address for entries,
+// at once for readers.
+func (d *directory) replaceAddress(address string, entries []*registrypb.Entry) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dropAddressLocked(address)
+	for _, e := range entries {
+		if validName("name", e.GetKey()) != nil || e.GetId() == "" {
+			continue
+		}
+		pid := protoactor.NewPID(address, e.GetId())
+		if e.GetGroup() {
+			d.joinLocked(e.GetKey(), pid)
+		} else {
+			d.addClaimLocked(e.GetKey(), claim{pid: pid, clock: e.GetClock()})
+		}
+	}
+}
+
+// route returns group's members on member self, and the other members'
+// addresses that have some.
+func (d *directory) route(group, self string) (local []*protoactor.PID, remote []string) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for addr, at := range d.groups[group] {
+		if addr != self {
+			remote = append(remote, addr)
+			continue
+		}
+		local = make([]*protoactor.PID, 0, len(at))
+		for _, pid := range at {
+			local = append(local, pid)
+		}
+	}
+	return local, remote
+}
+
+func (d *directory) members(group string) []*protoactor.PID {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var out []*protoactor.PID
+	for _, at := range d.groups[group] {
+		for _, pid := range at {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
