@@ -218,10 +218,7 @@ func checkTwoMembers(t *testing.T, a, b *member) {
 func TestClusterReplace(t *testing.T) {
 	skipUnderRace(t)
 	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
-	agent := test.NewInMemAgent()
-	replace := registry.WithConflict(registry.Replace(4001, "signed in elsewhere"))
-	a := startMember(t, test.NewTestProvider(agent), replace)
-	b := startMember(t, test.NewTestProvider(agent), replace)
+	a, b := startPair(t, registry.WithConflict(registry.Replace(4001, "signed in elsewhere")))
 	first := dialMember(t, a, "alice", "lobby")
 	visible(t, b, "alice")
 	second := dialMember(t, b, "alice", "lobby")
@@ -305,12 +302,9 @@ func TestClusterLargeSnapshot(t *testing.T) {
 func TestClusterLargeChanges(t *testing.T) {
 	skipUnderRace(t)
 	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
-	agent := test.NewInMemAgent()
 	// No periodic sync within the test: the changes themselves must
 	// arrive, not a repair after the link broke.
-	slow := registry.WithSyncInterval(time.Minute)
-	a := startMember(t, test.NewTestProvider(agent), slow)
-	b := startMember(t, test.NewTestProvider(agent), slow)
+	a, b := startPair(t, registry.WithSyncInterval(time.Minute))
 	ctx := context.Background()
 	alice := dialMember(t, a, "alice", "lobby")
 	visible(t, b, "alice")
@@ -428,10 +422,7 @@ func (n *numbered) count(t *testing.T, want int) {
 func TestClusterLargeSends(t *testing.T) {
 	skipUnderRace(t)
 	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
-	agent := test.NewInMemAgent()
-	fast := registry.WithSyncInterval(200 * time.Millisecond)
-	a := startMember(t, test.NewTestProvider(agent), fast)
-	b := startMember(t, test.NewTestProvider(agent), fast)
+	a, b := startPair(t, registry.WithSyncInterval(200 * time.Millisecond))
 	ctx := context.Background()
 	direct, dpid := spawnNumbered(a)
 	group, gpid := spawnNumbered(a)
@@ -482,10 +473,7 @@ func TestClusterLargeSends(t *testing.T) {
 func TestClusterLostAcks(t *testing.T) {
 	skipUnderRace(t)
 	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
-	agent := test.NewInMemAgent()
-	fast := registry.WithSyncInterval(200 * time.Millisecond)
-	a := startMember(t, test.NewTestProvider(agent), fast)
-	b := startMember(t, test.NewTestProvider(agent), fast)
+	a, b := startPair(t, registry.WithSyncInterval(200 * time.Millisecond))
 	ctx := context.Background()
 	holder := a.sys.Root.Spawn(protoactor.PropsFromFunc(func(protoactor.Context) {}))
 
@@ -527,4 +515,13 @@ func TestClusterMemberWithoutRegistry(t *testing.T) {
 	visible(t, b, "alice")
 	require.NoError(t, b.reg.SendTo(context.Background(), "alice", actor.Text("from B")))
 	assert.Equal(t, "from B", readWS(t, alice))
+}
+
+// startPair starts the two members, A then B, of a new cluster.
+func startPair(t testing.TB, opts ...registry.Option) (a, b *member) {
+	t.Helper()
+	agent := test.NewInMemAgent()
+	a = startMember(t, test.NewTestProvider(agent), opts...)
+	b = startMember(t, test.NewTestProvider(agent), opts...)
+	return a, b
 }

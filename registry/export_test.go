@@ -15,9 +15,7 @@ func Names(r *Cluster) int {
 // Waiting returns how many users' messages r holds for the member at
 // address, waiting for it to acknowledge earlier ones.
 func Waiting(r *Cluster, address string) int {
-	r.sendersMu.RLock()
-	s := r.senders[address]
-	r.sendersMu.RUnlock()
+	s := r.sender(address)
 	if s == nil {
 		return 0
 	}

@@ -164,16 +164,22 @@ type sender struct {
 	dead bool // dropped: its member left
 }
 
-func (r *Cluster) senderTo(address string) *sender {
+// sender returns the sender to the member at address, or nil.
+func (r *Cluster) sender(address string) *sender {
 	r.sendersMu.RLock()
-	s := r.senders[address]
-	r.sendersMu.RUnlock()
-	if s != nil {
+	defer r.sendersMu.RUnlock()
+	return r.senders[address]
+}
+
+// senderTo returns the sender to the member at address, made if need be.
+func (r *Cluster) senderTo(address string) *sender {
+	if s := r.sender(address); s != nil {
 		return s
 	}
 	r.sendersMu.Lock()
 	defer r.sendersMu.Unlock()
-	if s = r.senders[address]; s == nil {
+	s := r.senders[address]
+	if s == nil {
 		s = &sender{w: window{limit: sendWindow}}
 		r.senders[address] = s
 	}
@@ -240,9 +246,7 @@ func (r *Cluster) transmit(address string, s *sender, m proto.Message, size int6
 // drain takes acknowledgement ack from the member at address and sends
 // what waits for it and now fits.
 func (r *Cluster) drain(address string, ack uint64) {
-	r.sendersMu.RLock()
-	s := r.senders[address]
-	r.sendersMu.RUnlock()
+	s := r.sender(address)
 	if s == nil {
 		return
 	}
@@ -284,9 +288,7 @@ func (r *Cluster) dropSender(address string) {
 // askAllSends returns the number with which to ask the member at address
 // for an acknowledgement of every user's message sent to it so far, or 0.
 func (r *Cluster) askAllSends(address string) uint64 {
-	r.sendersMu.RLock()
-	s := r.senders[address]
-	r.sendersMu.RUnlock()
+	s := r.sender(address)
 	if s == nil {
 		return 0
 	}

@@ -33,10 +33,7 @@ func quietSystem() *protoactor.ActorSystem {
 func TestClusterLargeSendAfterSmall(t *testing.T) {
 	skipUnderRace(t)
 	t.Parallel()
-	agent := test.NewInMemAgent()
-	slow := registry.WithSyncInterval(time.Minute)
-	a := startMember(t, test.NewTestProvider(agent), slow)
-	b := startMember(t, test.NewTestProvider(agent), slow)
+	a, b := startPair(t, registry.WithSyncInterval(time.Minute))
 	ctx := context.Background()
 	n, pid := spawnNumbered(a)
 	require.NoError(t, a.reg.Register(ctx, "direct", pid))
