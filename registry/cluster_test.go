@@ -422,7 +422,7 @@ func (n *numbered) count(t *testing.T, want int) {
 func TestClusterLargeSends(t *testing.T) {
 	skipUnderRace(t)
 	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
-	a, b := startPair(t, registry.WithSyncInterval(200 * time.Millisecond))
+	a, b := startPair(t, registry.WithSyncInterval(200*time.Millisecond))
 	ctx := context.Background()
 	direct, dpid := spawnNumbered(a)
 	group, gpid := spawnNumbered(a)
@@ -473,7 +473,7 @@ func TestClusterLargeSends(t *testing.T) {
 func TestClusterLostAcks(t *testing.T) {
 	skipUnderRace(t)
 	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
-	a, b := startPair(t, registry.WithSyncInterval(200 * time.Millisecond))
+	a, b := startPair(t, registry.WithSyncInterval(200*time.Millisecond))
 	ctx := context.Background()
 	holder := a.sys.Root.Spawn(protoactor.PropsFromFunc(func(protoactor.Context) {}))
 
