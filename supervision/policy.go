@@ -37,6 +37,22 @@ type Policy struct {
 	Logger *slog.Logger
 }
 
+// Validate reports values that are neither zero (the default) nor usable:
+// a bad Backoff, a negative MaxAttempts or Window.
+func (p Policy) Validate() error {
+	var errs []error
+	if err := p.Backoff.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if p.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("protows: bad supervision.Policy: MaxAttempts is negative (%d); 0 means no budget", p.MaxAttempts))
+	}
+	if p.Window < 0 {
+		errs = append(errs, fmt.Errorf("protows: bad supervision.Policy: Window is negative (%v)", p.Window))
+	}
+	return errors.Join(errs...)
+}
+
 // Defaults of a zero [Policy].
 const (
 	DefaultStablePeriod = 10 * time.Second

@@ -52,6 +52,35 @@ func TestBackoffFullJitter(t *testing.T) {
 	assert.Greater(t, len(seen), 50, "random delays")
 }
 
+// Values that are neither zero (the default) nor usable are errors, each
+// named; zero values and sensible ones are not.
+func TestPolicyValidate(t *testing.T) {
+	for _, tc := range []struct {
+		p    supervision.Policy
+		want string // "" when valid
+	}{
+		{supervision.Policy{}, ""},
+		{supervision.Policy{Backoff: supervision.Backoff{Min: time.Second, Max: time.Minute, Multiplier: 1.5}, MaxAttempts: 5, Window: time.Minute}, ""},
+		{supervision.Policy{Backoff: supervision.Backoff{Min: time.Second}}, ""},      // Max defaults to 30 s
+		{supervision.Policy{Backoff: supervision.Backoff{Max: time.Millisecond}}, ""}, // ... and Min is capped by it
+		{supervision.Policy{StablePeriod: -1}, ""},                                    // negative: never reset, documented
+		{supervision.Policy{Backoff: supervision.Backoff{Min: time.Second, Max: time.Millisecond}}, "Min 1s is above Max 1ms"},
+		{supervision.Policy{Backoff: supervision.Backoff{Min: time.Minute}}, "Min 1m0s is above Max 30s"},
+		{supervision.Policy{Backoff: supervision.Backoff{Min: -time.Second}}, "Min is negative"},
+		{supervision.Policy{Backoff: supervision.Backoff{Max: -time.Second}}, "Max is negative"},
+		{supervision.Policy{Backoff: supervision.Backoff{Multiplier: 0.5}}, "Multiplier must be at least 1"},
+		{supervision.Policy{MaxAttempts: -1}, "MaxAttempts is negative"},
+		{supervision.Policy{Window: -time.Second}, "Window is negative"},
+	} {
+		err := tc.p.Validate()
+		if tc.want == "" {
+			assert.NoError(t, err, "%+v", tc.p)
+			continue
+		}
+		assert.ErrorContains(t, err, tc.want, "%+v", tc.p)
+	}
+}
+
 func TestRetryableCode(t *testing.T) {
 	for code, want := range map[actor.CloseCode]bool{
 		1000: true, 1001: true, 1005: true, 1006: true, 1011: true, 1012: true, 1013: true, 1014: true, 3000: true,

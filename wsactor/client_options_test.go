@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/supervision"
 	"github.com/protows/protows/wsactor"
 )
 
@@ -134,4 +135,15 @@ func TestClientKeepaliveTimeoutReconnects(t *testing.T) {
 	assert.ErrorIs(t, r.Err, actor.ErrKeepaliveTimeout)
 	assert.GreaterOrEqual(t, time.Since(start), interval+pongTimeout, "dropped before the pong was due")
 	p.accept(t)
+}
+
+// A reconnect policy with values that make no sense is refused when the
+// client is made, not silently replaced.
+func TestReconnectPolicyValidated(t *testing.T) {
+	sys := newSystem(t)
+	bad := supervision.Policy{Backoff: supervision.Backoff{Min: time.Second, Max: time.Millisecond}, MaxAttempts: -1}
+	_, err := wsactor.SpawnClient(sys, "ws://127.0.0.1:1/", &actor.BaseHandler{}, wsactor.WithReconnect(bad))
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "Min 1s is above Max 1ms")
+	assert.ErrorContains(t, err, "MaxAttempts is negative")
 }

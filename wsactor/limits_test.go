@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -350,6 +351,37 @@ func TestConnectPanicIsInternalError(t *testing.T) {
 		assert.Equal(t, http.StatusInternalServerError, status)
 	}
 	assert.Equal(t, int32(0), ev.inits.Load())
+}
+
+// A handler factory that returns nil (or a nil pointer), or panics, is a
+// bug of the server's: the handshake is answered with 500 before any
+// upgrade, its place is given back, and other connections are served.
+func TestNilHandlerIsInternalError(t *testing.T) {
+	ev := newEvents()
+	var calls atomic.Int32
+	e := newEnv(t, func() actor.Handler {
+		switch calls.Add(1) {
+		case 1:
+			return nil
+		case 2:
+			var p *probe
+			return p
+		case 3:
+			panic("factory bug")
+		}
+		return &probe{ev: ev}
+	}, wsactor.WithMaxConnections(1))
+	for range 3 {
+		status, body := e.dialStatus(t, websocket.DefaultDialer, nil)
+		assert.Equal(t, http.StatusInternalServerError, status)
+		assert.Equal(t, "internal server error", body)
+	}
+	assert.Equal(t, int32(0), ev.inits.Load(), "an actor was spawned without a handler")
+	c := e.dial(t, nil) // the place was given back each time
+	ev.pid(t)
+	require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte("in")))
+	_, got := read(t, c)
+	assert.Equal(t, "in", got)
 }
 
 func ExampleWithMaxConnections() {

@@ -229,6 +229,9 @@ func newConfig(opts []Option) (*config, error) {
 	if c.readBufferSize <= 0 || c.writeBufferSize <= 0 {
 		errs = append(errs, errors.New("protows: buffer sizes must be positive"))
 	}
+	if err := c.reconnect.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, p := range c.originPatterns {
 		if _, err := path.Match(p, ""); err != nil {
 			errs = append(errs, fmt.Errorf("protows: bad origin pattern %q: %w", p, err))

@@ -3,10 +3,12 @@ package wsactor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -131,7 +133,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
 	}
-	h := s.newHandler()
+	h, err := s.handler()
+	if err != nil {
+		s.release()
+		s.log.Error("protows: no handler for a websocket connection; answered 500", slog.Any("error", err), slog.String("remote", r.RemoteAddr))
+		http.Error(w, "internal server error", http.StatusInternalServerError)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.handshakeTimeout)
 	defer cancel()
 	offered := websocket.Subprotocols(r)
@@ -238,6 +246,24 @@ func callConnect(c actor.Connector, hs *actor.Handshake) (err error) {
 }
 
 // reserve takes a place under the connection limit, if there is one free.
+// handler makes the handler of a new connection, with the factory given
+// to NewServer: a nil handler or a panic is an error.
+func (s *Server) handler() (h actor.Handler, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the handler factory panicked: %v", p)
+		}
+	}()
+	h = s.newHandler()
+	if h == nil {
+		return nil, errors.New("the handler factory given to wsactor.NewServer returned nil")
+	}
+	if v := reflect.ValueOf(h); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, fmt.Errorf("the handler factory given to wsactor.NewServer returned a nil %T", h)
+	}
+	return h, nil
+}
+
 func (s *Server) reserve() bool {
 	limit := int64(s.cfg.maxConnections)
 	if limit == 0 {
