@@ -667,7 +667,9 @@ func (a *conn) disconnected(uptime time.Duration) {
 		a.pc.Stop(a.self)
 		return
 	}
-	a.logger().Info("client disconnected", slog.String("reason", a.reason.String()), slog.String("decision", decision.String()))
+	// The supervision decision that follows is the attempt's one line at
+	// INFO (with the reason); this one adds the handler's decision.
+	a.logger().Debug("client disconnected", slog.String("reason", a.reason.String()), slog.String("decision", decision.String()))
 	a.lastDrop = &Disconnect{Reason: a.reason, Decision: decision, Uptime: uptime}
 	panic(a.lastDrop)
 }

@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger { return logger }))
+	sys := protoactor.NewActorSystem(wsactor.SystemLogger(logger))
 	var reg registry.Registry
 	var expelled <-chan struct{} // nil outside a cluster: never ready
 	if *clusterAddr == "" {

@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger { return logger }))
+	sys := protoactor.NewActorSystem(wsactor.SystemLogger(logger))
 	defer sys.Shutdown()
 
 	srv, err := wsactor.NewServer(sys, func() actor.Handler { return Echo{} },

@@ -74,9 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
-		return slog.New(slog.DiscardHandler) // proto.actor's own chatter
-	}))
+	sys := protoactor.NewActorSystem(wsactor.SystemLogger(logger))
 	defer sys.Shutdown()
 
 	client, err := wsactor.SpawnClient(sys, *url, &Feed{subscribe: *subscribe, out: stdout},

@@ -1,0 +1,86 @@
+package wsactor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+)
+
+// SystemLogger routes proto.actor's own logging through l, for
+// protoactor.NewActorSystem:
+//
+//	sys := protoactor.NewActorSystem(wsactor.SystemLogger(logger))
+//
+// proto.actor's default logger writes coloured text to stdout whatever it
+// is connected to; l decides the format and the destination. Every record
+// carries the actor system's id (attribute "system"). proto.actor logs a
+// few normal events as errors; SystemLogger gives them their real level:
+//
+//   - a cluster member's own health server closing at shutdown, and a
+//     remote link closed because this member or the peer is shutting
+//     down: INFO;
+//   - a health check of a peer that fails because the peer went away (the
+//     cluster provider then drops it): WARN;
+//   - a supervisor restarting a child ("[ACTOR] Recovering"), which protows's
+//     supervision already logs as one line per decision: DEBUG.
+func SystemLogger(l *slog.Logger) protoactor.ConfigOption {
+	return protoactor.WithLoggerFactory(func(sys *protoactor.ActorSystem) *slog.Logger {
+		return slog.New(&systemHandler{h: l.Handler()}).With(slog.String("system", sys.ID))
+	})
+}
+
+// systemHandler re-levels proto.actor's records (see SystemLogger).
+type systemHandler struct{ h slog.Handler }
+
+func (s *systemHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	// A record may be lowered, never raised: ask for the lowest level a
+	// record at this level may end at, once it is known.
+	return s.h.Enabled(ctx, level) || level >= slog.LevelWarn
+}
+
+func (s *systemHandler) Handle(ctx context.Context, r slog.Record) error {
+	if level, ok := relevel(r); ok && level != r.Level {
+		r = r.Clone()
+		r.Level = level
+	}
+	if !s.h.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return s.h.Handle(ctx, r)
+}
+
+func (s *systemHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &systemHandler{h: s.h.WithAttrs(as)}
+}
+
+func (s *systemHandler) WithGroup(name string) slog.Handler {
+	return &systemHandler{h: s.h.WithGroup(name)}
+}
+
+// relevel returns the level a proto.actor record really has, for those
+// it logs at the wrong one.
+func relevel(r slog.Record) (slog.Level, bool) {
+	errText := ""
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "error" {
+			errText = fmt.Sprint(a.Value.Any())
+			return false
+		}
+		return true
+	})
+	switch {
+	case r.Message == "Automanaged server stopping..!" && strings.Contains(errText, "Server closed"):
+		return slog.LevelInfo, true
+	case r.Message == "EndpointWriter lost connection" &&
+		(strings.Contains(errText, "the client connection is closing") || strings.Contains(errText, "graceful_stop")):
+		return slog.LevelInfo, true
+	case r.Message == "Bad connection to the node health status":
+		return slog.LevelWarn, true
+	case r.Message == "[ACTOR] Recovering":
+		return slog.LevelDebug, true
+	}
+	return r.Level, false
+}
