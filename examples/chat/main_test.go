@@ -137,3 +137,6 @@ func TestChat(t *testing.T) {
 	}
 	assert.NoError(t, <-stopped)
 }
+
+// -h prints the usage and exits with status 0.
+func TestHelp(t *testing.T) { exampletest.Help(t, "chat") }

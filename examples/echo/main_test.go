@@ -131,3 +131,6 @@ func TestSignal(t *testing.T) {
 		})
 	}
 }
+
+// -h prints the usage and exits with status 0.
+func TestHelp(t *testing.T) { exampletest.Help(t, "echo") }

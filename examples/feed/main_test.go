@@ -144,3 +144,6 @@ func TestProgram(t *testing.T) {
 		assert.Equal(t, 1, ee.ExitCode())
 	})
 }
+
+// -h prints the usage and exits with status 0.
+func TestHelp(t *testing.T) { exampletest.Help(t, "feed") }

@@ -50,3 +50,19 @@ func Build(t testing.TB, name string) string {
 	}
 	return bin
 }
+
+// Help builds the program in the current directory, runs it with -h, and
+// checks that it prints its usage and exits with status 0.
+func Help(t *testing.T, name string) {
+	t.Helper()
+	bin := Build(t, name)
+	cmd := exec.Command(bin, "-h")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s -h: %v (want exit status 0); stderr:\n%s", name, err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "Usage of "+name) {
+		t.Fatalf("%s -h printed no usage; stderr:\n%s", name, stderr.String())
+	}
+}
