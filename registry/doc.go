@@ -14,8 +14,10 @@
 // (wsactor.WithRegistry):
 //
 //	func (h *Chatter) Init(c *actor.Context) error {
-//		if err := c.Register(h.name); err != nil {
+//		if err := c.Register(h.name); errors.Is(err, registry.ErrNameTaken) {
 //			return actor.Stop(4009, "name taken")
+//		} else if err != nil {
+//			return err // the registry is unreachable or stopped: 1011
 //		}
 //		return c.Join("room:" + h.room)
 //	}
