@@ -1,6 +1,7 @@
 package protows_test
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -209,4 +210,46 @@ func TestReadmeCodeRuns(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "hi alice", string(got))
 	})
+}
+
+// An option for one side only, passed to the other, does not compile.
+func TestWrongSideOptionDoesNotCompile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the compiler")
+	}
+	const program = `package main
+
+import (
+	protoactor "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/protows/protows/actor"
+	"github.com/protows/protows/supervision"
+	"github.com/protows/protows/wsactor"
+)
+
+func main() {
+	sys := protoactor.NewActorSystem()
+	_, _ = wsactor.NewServer(sys, func() actor.Handler { return actor.BaseHandler{} }, %s)
+	_, _ = wsactor.SpawnClient(sys, "ws://127.0.0.1:1/", actor.BaseHandler{}, %s)
+	_ = supervision.Policy{}
+}
+`
+	compile := func(server, client string) (string, error) {
+		dir, err := os.MkdirTemp(".", ".options-")
+		require.NoError(t, err)
+		defer os.RemoveAll(dir)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(fmt.Sprintf(program, server, client)), 0o644))
+		out, err := exec.Command("go", "build", "-o", os.DevNull, "./"+dir).CombinedOutput()
+		return string(out), err
+	}
+	both := "wsactor.WithKeepalive(0, 0), wsactor.WithReadLimit(1 << 10)"
+	out, err := compile(both+", wsactor.WithMaxConnections(10)", both+", wsactor.WithReconnect(supervision.Policy{})")
+	require.NoError(t, err, "options on their own side:\n%s", out)
+
+	out, err = compile("wsactor.WithReconnect(supervision.Policy{})", both)
+	require.Error(t, err, "a client option given to NewServer compiled")
+	assert.Contains(t, out, "ServerOption")
+	out, err = compile(both, "wsactor.WithAllowedOrigins(\"example.com\")")
+	require.Error(t, err, "a server option given to SpawnClient compiled")
+	assert.Contains(t, out, "ClientOption")
 }

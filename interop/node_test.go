@@ -272,7 +272,7 @@ func (h echo) HandleControl(_ *actor.Context, f actor.Frame) error {
 func (h echo) Terminate(_ *actor.Context, r actor.Reason) { h.rec.reasons <- r }
 
 // echoServer starts a protows echo server and returns its ws:// URL.
-func echoServer(t *testing.T, opts ...wsactor.Option) (*recorder, string) {
+func echoServer(t *testing.T, opts ...wsactor.ServerOption) (*recorder, string) {
 	t.Helper()
 	rec := &recorder{in: make(chan actor.Frame, 100), controls: make(chan actor.Frame, 10000), reasons: make(chan actor.Reason, 100)}
 	sys := newSystem(t)

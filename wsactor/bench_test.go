@@ -72,7 +72,7 @@ func newBenchServer(b *testing.B, impl string, fanout bool) *benchServer {
 	switch impl {
 	case "protows":
 		sys := newSystem(b)
-		opts := []wsactor.Option{}
+		opts := []wsactor.ServerOption{}
 		newHandler := func() actor.Handler { return echoHandler{} }
 		if fanout {
 			reg, err := registry.NewLocal(sys)

@@ -30,7 +30,7 @@ type Client struct {
 // actor, and a failed dial is a disconnect like any other (HandleDisconnect,
 // then the reconnect policy). The actor's parent is a supervisor of its own
 // with the reconnect policy ([WithReconnect]).
-func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandler, opts ...Option) (*Client, error) {
+func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandler, opts ...ClientOption) (*Client, error) {
 	if sys == nil || h == nil {
 		return nil, errors.New("protows: SpawnClient needs an actor system and a handler")
 	}
@@ -41,7 +41,7 @@ func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandl
 	if u.Scheme != "ws" && u.Scheme != "wss" {
 		return nil, fmt.Errorf("protows: URL scheme must be ws or wss, got %q", u.Scheme)
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newClientConfig(opts)
 	if err != nil {
 		return nil, err
 	}

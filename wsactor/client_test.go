@@ -155,9 +155,9 @@ func decisions(t *testing.T, sys *protoactor.ActorSystem) <-chan *supervision.Ev
 	return ch
 }
 
-func spawnClient(t *testing.T, sys *protoactor.ActorSystem, url string, h actor.ClientHandler, opts ...wsactor.Option) *wsactor.Client {
+func spawnClient(t *testing.T, sys *protoactor.ActorSystem, url string, h actor.ClientHandler, opts ...wsactor.ClientOption) *wsactor.Client {
 	t.Helper()
-	c, err := wsactor.SpawnClient(sys, url, h, append([]wsactor.Option{wsactor.WithKeepalive(0, 0)}, opts...)...)
+	c, err := wsactor.SpawnClient(sys, url, h, append([]wsactor.ClientOption{wsactor.WithKeepalive(0, 0)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)

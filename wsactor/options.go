@@ -28,9 +28,31 @@ const (
 	DefaultDialTimeout      = 10 * time.Second
 )
 
-// Option configures a [Server] or a [Client]. Most options apply to both;
-// those that apply to one side only say so and are ignored by the other.
+// ServerOption configures a [Server]: an [Option], or an option for
+// servers only (WithAllowedOrigins, WithMaxConnections).
+type ServerOption interface{ applyServer(*config) }
+
+// ClientOption configures a [Client]: an [Option], or an option for
+// clients only (WithHeader, WithTLSConfig, WithDialTimeout, WithProxy,
+// WithReconnect, WithHoldWhileDisconnected).
+type ClientOption interface{ applyClient(*config) }
+
+// Option configures a [Server] or a [Client]: it is both a [ServerOption]
+// and a [ClientOption]. An option for one side only has that side's type,
+// so that passing it to the other does not compile.
 type Option func(*config)
+
+func (o Option) applyServer(c *config) { o(c) }
+func (o Option) applyClient(c *config) { o(c) }
+
+// serverOnly and clientOnly are options for one side.
+type (
+	serverOnly func(*config)
+	clientOnly func(*config)
+)
+
+func (o serverOnly) applyServer(c *config) { o(c) }
+func (o clientOnly) applyClient(c *config) { o(c) }
 
 type config struct {
 	originPatterns   []string
@@ -56,39 +78,43 @@ type config struct {
 }
 
 // WithHeader adds headers to a client's handshake request (client).
-func WithHeader(h http.Header) Option {
-	return func(c *config) {
+func WithHeader(h http.Header) ClientOption {
+	return clientOnly(func(c *config) {
 		for k, v := range h {
 			c.header[k] = append(c.header[k], v...)
 		}
-	}
+	})
 }
 
 // WithTLSConfig sets the TLS configuration for wss:// URLs (client).
-func WithTLSConfig(t *tls.Config) Option { return func(c *config) { c.tls = t } }
+func WithTLSConfig(t *tls.Config) ClientOption { return clientOnly(func(c *config) { c.tls = t }) }
 
 // WithDialTimeout bounds the TCP connect of each dial (client; default
 // 10 s). The handshake after it is bounded by WithHandshakeTimeout.
-func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
+func WithDialTimeout(d time.Duration) ClientOption {
+	return clientOnly(func(c *config) { c.dialTimeout = d })
+}
 
 // WithProxy sets how a client finds its HTTP proxy (client; default
 // http.ProxyFromEnvironment: HTTP_PROXY, HTTPS_PROXY, NO_PROXY). nil dials
 // directly.
-func WithProxy(proxy func(*http.Request) (*url.URL, error)) Option {
-	return func(c *config) { c.proxy = proxy }
+func WithProxy(proxy func(*http.Request) (*url.URL, error)) ClientOption {
+	return clientOnly(func(c *config) { c.proxy = proxy })
 }
 
 // WithReconnect sets a client's reconnect policy (client; default: the
 // zero supervision.Policy, that is backoff from 100 ms to 30 s with full
 // jitter, reset after 10 s connected, no budget, no reconnect after a
 // terminal close code).
-func WithReconnect(p supervision.Policy) Option { return func(c *config) { c.reconnect = p } }
+func WithReconnect(p supervision.Policy) ClientOption {
+	return clientOnly(func(c *config) { c.reconnect = p })
+}
 
 // WithHoldWhileDisconnected lets a client hold up to n frames sent while it
 // is disconnected and send them in order after the next connect (client;
 // default 0: Send fails with actor.ErrDisconnected).
-func WithHoldWhileDisconnected(n int) Option {
-	return func(c *config) { c.conn = append(c.conn, actor.WithHoldWhileDisconnected(n)) }
+func WithHoldWhileDisconnected(n int) ClientOption {
+	return clientOnly(func(c *config) { c.conn = append(c.conn, actor.WithHoldWhileDisconnected(n)) })
 }
 
 // WithAllowedOrigins (server) accepts cross-origin handshakes whose Origin host
@@ -97,8 +123,8 @@ func WithHoldWhileDisconnected(n int) Option {
 // "localhost:*". Same-origin requests (Origin host equal to the Host
 // header) and requests without an Origin header are always accepted; any
 // other is refused with 403.
-func WithAllowedOrigins(patterns ...string) Option {
-	return func(c *config) { c.originPatterns = append(c.originPatterns, patterns...) }
+func WithAllowedOrigins(patterns ...string) ServerOption {
+	return serverOnly(func(c *config) { c.originPatterns = append(c.originPatterns, patterns...) })
 }
 
 // WithSubprotocols sets the subprotocols spoken, in order of preference.
@@ -143,7 +169,9 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // closed; a handshake that is refused or fails counts until then, and one
 // whose Connect outlives the handshake timeout counts until Connect
 // returns, so Connects that hang cannot pile up past n.
-func WithMaxConnections(n int) Option { return func(c *config) { c.maxConnections = n } }
+func WithMaxConnections(n int) ServerOption {
+	return serverOnly(func(c *config) { c.maxConnections = n })
+}
 
 // WithBufferSizes sets the read buffer each connection keeps (default
 // 1 KiB) and the size of the pooled write buffers (default 4 KiB).
@@ -200,8 +228,28 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) { c.meterProvider = mp }
 }
 
-func newConfig(opts []Option) (*config, error) {
-	c := &config{
+func newServerConfig(opts []ServerOption) (*config, error) {
+	c := defaultConfig()
+	for _, o := range opts {
+		if o != nil {
+			o.applyServer(c)
+		}
+	}
+	return c, c.validate()
+}
+
+func newClientConfig(opts []ClientOption) (*config, error) {
+	c := defaultConfig()
+	for _, o := range opts {
+		if o != nil {
+			o.applyClient(c)
+		}
+	}
+	return c, c.validate()
+}
+
+func defaultConfig() *config {
+	return &config{
 		readLimit:        DefaultReadLimit,
 		writeTimeout:     DefaultWriteTimeout,
 		closeTimeout:     actor.DefaultCloseTimeout,
@@ -212,9 +260,10 @@ func newConfig(opts []Option) (*config, error) {
 		dialTimeout:      DefaultDialTimeout,
 		proxy:            defaultProxy,
 	}
-	for _, o := range opts {
-		o(c)
-	}
+}
+
+// validate reports every option value that is not usable.
+func (c *config) validate() error {
 	var errs []error
 	if c.readLimit <= 0 {
 		errs = append(errs, fmt.Errorf("protows: read limit must be positive, got %d", c.readLimit))
@@ -237,7 +286,7 @@ func newConfig(opts []Option) (*config, error) {
 			errs = append(errs, fmt.Errorf("protows: bad origin pattern %q: %w", p, err))
 		}
 	}
-	return c, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // connConfig builds the connection settings shared by every connection.

@@ -49,11 +49,11 @@ type Server struct {
 // and when the timeout passes or the client goes away the server answers
 // 503 without waiting for it. A Connect that ignores its context can thus
 // delay no client, but its goroutine lives until it returns.
-func NewServer(sys *protoactor.ActorSystem, newHandler func() actor.Handler, opts ...Option) (*Server, error) {
+func NewServer(sys *protoactor.ActorSystem, newHandler func() actor.Handler, opts ...ServerOption) (*Server, error) {
 	if sys == nil || newHandler == nil {
 		return nil, errors.New("protows: NewServer needs an actor system and a handler constructor")
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newServerConfig(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ type env struct {
 	url string
 }
 
-func newEnv(t testing.TB, newHandler func() actor.Handler, opts ...wsactor.Option) *env {
+func newEnv(t testing.TB, newHandler func() actor.Handler, opts ...wsactor.ServerOption) *env {
 	t.Helper()
 	sys := newSystem(t)
 	srv, err := wsactor.NewServer(sys, newHandler, opts...)
@@ -169,7 +169,7 @@ func (ev *events) pid(t testing.TB) *protoactor.PID {
 	return nil
 }
 
-func echoEnv(t testing.TB, ev *events, opts ...wsactor.Option) *env {
+func echoEnv(t testing.TB, ev *events, opts ...wsactor.ServerOption) *env {
 	return newEnv(t, func() actor.Handler { return &probe{ev: ev} }, opts...)
 }
 
