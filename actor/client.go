@@ -32,7 +32,7 @@ type ClientHandler interface {
 	// dial r.Err is a *[DialError] (errors.As finds it), with the server's
 	// status, header and the start of its body when it refused the
 	// handshake. The default policy ends the client after a 4xx other than
-	// 408 and 429; to retry one anyway (a 401 after refreshing a token),
+	// 408 and 429; to retry one anyway (a 401 the server will soon accept),
 	// return [ReconnectNow] or [ReconnectAfter], which come before that
 	// classification, and count the attempts yourself or set a budget
 	// (supervision.Policy.MaxAttempts), since nothing else stops the retries.
