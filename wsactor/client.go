@@ -29,9 +29,9 @@ type Client struct {
 // SpawnClient spawns a client connection actor that dials rawURL (ws:// or
 // wss://) and runs h. It returns at once: the first dial happens in the
 // actor, and a failed dial is a disconnect like any other (HandleDisconnect,
-// then the reconnect policy), whose Reason carries an [*actor.DialError].
-// [Client.WaitConnected] waits for the first connect. The actor's parent is a supervisor of its own
-// with the reconnect policy ([WithReconnect]).
+// then the reconnect policy), whose Reason carries an [*actor.DialError];
+// [Client.WaitConnected] waits for the first connect. The actor's parent is
+// a supervisor of its own with the reconnect policy ([WithReconnect]).
 func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandler, opts ...Option) (*Client, error) {
 	if sys == nil || h == nil {
 		return nil, errors.New("protows: SpawnClient needs an actor system and a handler")
