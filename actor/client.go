@@ -5,8 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 )
@@ -23,7 +28,14 @@ type ClientHandler interface {
 	// disconnected are sent. Frames it pushes go first.
 	HandleConnect(c *Context, r *ConnectResponse) error
 	// HandleDisconnect runs when a socket ended (or a dial failed) other than
-	// by the handler's own close, and decides what comes next.
+	// by the handler's own close, and decides what comes next. For a failed
+	// dial r.Err is a *[DialError] (errors.As finds it), with the server's
+	// status, header and the start of its body when it refused the
+	// handshake. The default policy ends the client after a 4xx other than
+	// 408 and 429; to retry one anyway (a 401 the server will soon accept),
+	// return [ReconnectNow] or [ReconnectAfter], which come before that
+	// classification, and count the attempts yourself or set a budget
+	// (supervision.Policy.MaxAttempts), since nothing else stops the retries.
 	HandleDisconnect(c *Context, r Reason) Decision
 }
 
@@ -57,15 +69,19 @@ const (
 // Decisions for [ClientHandler.HandleDisconnect].
 var (
 	// ReconnectByPolicy lets the supervisor's policy decide: by default
-	// reconnect with backoff unless the close code is terminal.
+	// reconnect with backoff unless the close code is terminal or the dial
+	// was refused with a 4xx other than 408 and 429.
 	ReconnectByPolicy = Decision{}
-	// ReconnectNow reconnects at once.
+	// ReconnectNow reconnects at once, even after a close code or HTTP
+	// status the policy holds terminal; only a budget or a close of the
+	// client stops it.
 	ReconnectNow = Decision{kind: reconnectAfter}
 	// StopReconnecting ends the client: Terminate follows.
 	StopReconnecting = Decision{kind: stopReconnecting}
 )
 
-// ReconnectAfter reconnects after d.
+// ReconnectAfter reconnects after d, even after a close code or HTTP
+// status the policy holds terminal (as [ReconnectNow]).
 func ReconnectAfter(d time.Duration) Decision {
 	return Decision{kind: reconnectAfter, delay: max(d, 0)}
 }
@@ -123,23 +139,90 @@ func (d *Disconnect) GetUptime() time.Duration {
 // Unwrap returns the error behind the disconnect, if any.
 func (d *Disconnect) Unwrap() error { return d.Reason.Err }
 
-// DialError is why a dial failed; StatusCode is the HTTP status when the
-// server answered the handshake with something other than 101.
+// DialError is why a dial failed. When the server answered the handshake
+// with an HTTP status other than 101, StatusCode, Header and Body hold its
+// answer: Body is the first [DialErrorBodyLimit] bytes of the response body,
+// where a protows server puts the message of its [Reject]. Err is the
+// underlying error (for a refused handshake, gorilla/websocket's
+// ErrBadHandshake); errors.As and errors.Is reach it through Unwrap.
+//
+// A client's Reason carries it as Err when a dial failed; by default a 4xx
+// other than 408 and 429 ends the client (see supervision.RetryableStatus).
 type DialError struct {
-	StatusCode int
+	StatusCode int         // 0 when there was no HTTP answer (network, TLS, proxy)
+	Header     http.Header // the answer's header, nil without one
+	Body       []byte      // at most DialErrorBodyLimit bytes of the answer's body
 	Err        error
 }
 
-// Error describes the failed dial.
+// DialErrorBodyLimit is how much of a refused handshake's response body a
+// [DialError] keeps.
+const DialErrorBodyLimit = 512
+
+// dialErrorExcerpt is how much of the body Error shows, in bytes.
+const dialErrorExcerpt = 120
+
+// Error describes the failed dial: the status and a short excerpt of the
+// body, stripped of control characters and invalid UTF-8, so that it is
+// safe to log.
 func (e *DialError) Error() string {
 	if e.StatusCode != 0 {
-		return fmt.Sprintf("protows: dial refused with HTTP %d: %v", e.StatusCode, e.Err)
+		s := fmt.Sprintf("protows: dial refused with HTTP %d", e.StatusCode)
+		if text := http.StatusText(e.StatusCode); text != "" {
+			s += " " + text
+		}
+		if b := excerpt(e.Body, dialErrorExcerpt); b != "" {
+			return s + ": " + strconv.Quote(b)
+		}
+		if e.Err != nil {
+			return s + ": " + e.Err.Error()
+		}
+		return s
+	}
+	if e.Err == nil {
+		return "protows: dial failed"
 	}
 	return "protows: dial failed: " + e.Err.Error()
 }
 
 // Unwrap returns the underlying error.
 func (e *DialError) Unwrap() error { return e.Err }
+
+// excerpt returns the start of b as one line of printable text: runs of
+// white space become one space, control characters, invalid UTF-8 and
+// other unprintable runes are dropped, and the text is cut at a rune
+// boundary to at most limit bytes, "..." marking the cut.
+func excerpt(b []byte, limit int) string {
+	var sb strings.Builder
+	space := false
+	for len(b) > 0 && sb.Len() < limit+1 {
+		r, n := utf8.DecodeRune(b)
+		b = b[n:]
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			continue
+		case unicode.IsSpace(r):
+			space = sb.Len() > 0
+			continue
+		case !unicode.IsPrint(r):
+			continue
+		}
+		if space {
+			sb.WriteByte(' ')
+			space = false
+		}
+		sb.WriteRune(r)
+	}
+	s := sb.String()
+	if len(s) <= limit && len(b) == 0 {
+		return s
+	}
+	s = s[:min(len(s), limit)]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1] // a rune cut in two
+	}
+	return s + "..."
+}
 
 // ErrDisconnected is returned when a frame is sent to a client that is not
 // connected and cannot hold it.
@@ -159,10 +242,70 @@ type ClientLink struct {
 	closeReq  atomic.Bool
 	done      chan struct{}
 	reason    Reason // written before done is closed
+
+	upMu sync.Mutex
+	up   chan struct{} // closed while connected; replaced by an open one at each disconnect
+}
+
+func newClientLink(holdMax int) *ClientLink {
+	return &ClientLink{holdMax: int64(holdMax), done: make(chan struct{}), up: make(chan struct{})}
 }
 
 // Connected reports whether the client has an open socket now.
 func (l *ClientLink) Connected() bool { return l.connected.Load() }
+
+// setConnected records that the client's socket is open or not; the actor
+// calls it, WaitConnected waits on it.
+func (l *ClientLink) setConnected(up bool) {
+	l.upMu.Lock()
+	defer l.upMu.Unlock()
+	l.connected.Store(up)
+	select {
+	case <-l.up: // connected until now
+		if !up {
+			l.up = make(chan struct{})
+		}
+	default:
+		if up {
+			close(l.up)
+		}
+	}
+}
+
+// WaitConnected returns nil once the client is connected: at once if it is
+// now, or at its next successful handshake. It returns ctx.Err() if ctx
+// ends first, and an error matching [ErrClosed] if the client has ended
+// (closed, stopped, or given up by its handler or reconnect policy); that
+// error also wraps the error of the client's last Reason, so errors.As
+// finds a [*DialError] when the last dial was refused.
+func (l *ClientLink) WaitConnected(ctx context.Context) error {
+	l.upMu.Lock()
+	up := l.up
+	l.upMu.Unlock()
+	// An ended client is never connected (its channel was replaced before
+	// done was closed), so up wins over done only when it really connected.
+	select {
+	case <-up:
+		return nil
+	default:
+	}
+	select {
+	case <-up:
+		return nil
+	case <-l.done:
+		return endedError(l.reason)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// endedError says that a client has ended, and why.
+func endedError(r Reason) error {
+	if r.Err != nil {
+		return fmt.Errorf("%w: the client ended (%s %s): %w", ErrClosed, r.Kind, r.Code, r.Err)
+	}
+	return fmt.Errorf("%w: the client ended (%s)", ErrClosed, r)
+}
 
 // Done is closed once the client actor has terminated.
 func (l *ClientLink) Done() <-chan struct{} { return l.done }

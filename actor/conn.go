@@ -155,7 +155,7 @@ func (cfg *Config) Props(h Handler, t Transport) *protoactor.Props {
 func (cfg *Config) ClientProps(h ClientHandler, dial Dialer) (*protoactor.Props, *ClientLink) {
 	a := newConn(cfg, h)
 	a.dial, a.ch = dial, h
-	a.link = &ClientLink{holdMax: int64(cfg.holdFrames), done: make(chan struct{})}
+	a.link = newClientLink(cfg.holdFrames)
 	a.state = stateDisconnected
 	return a.props(), a.link
 }
@@ -416,7 +416,7 @@ func (a *conn) onDialResult(m *dialResult) {
 	a.out.attach(m.t, a.gen)
 	a.state = stateOpen
 	a.socketUp()
-	a.link.connected.Store(true)
+	a.link.setConnected(true)
 	a.call(func() error { return a.ch.HandleConnect(&a.ctx, m.resp) })
 	held := a.held
 	a.held = nil
@@ -648,7 +648,7 @@ func (a *conn) maybeFinish() {
 // or stops it.
 func (a *conn) disconnected(uptime time.Duration) {
 	a.failure = nil // a failure belongs to the socket it ended
-	a.link.connected.Store(false)
+	a.link.setConnected(false)
 	a.socketDown()
 	a.cfg.metrics.dropped(a.out.attach(nil, a.gen))
 	a.t = nil
@@ -755,7 +755,7 @@ func (a *conn) onStopped() {
 		a.dialMu.Unlock()
 	}
 	if a.link != nil {
-		a.link.connected.Store(false)
+		a.link.setConnected(false)
 		a.link.reason = a.reason
 		close(a.link.done)
 	}

@@ -6,8 +6,8 @@
 // stable period, stops it when a budget of failures within a window is
 // spent, and stops it at once when the failure cannot be fixed by a retry.
 // For client connections a failure is an *actor.Disconnect: the handler's
-// HandleDisconnect decision and the close code steer the policy (see
-// [Retryable]). Every decision is logged and published on the actor
+// HandleDisconnect decision, the close code and, for a refused dial, the
+// HTTP status steer the policy (see [Retryable]). Every decision is logged and published on the actor
 // system's event stream as an *[Event].
 //
 //	policy := supervision.Policy{

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -31,7 +32,9 @@ type Policy struct {
 	// Window is the budget's window (default 1 minute).
 	Window time.Duration
 	// Retryable decides whether a failure may be retried at all; nil means
-	// [Retryable].
+	// [Retryable]. A function of your own replaces it whole: call
+	// [Retryable] from it to keep the default classification of close codes
+	// and refused dials.
 	Retryable func(reason any) bool
 	// Logger gets one line per decision (default: the actor system's).
 	Logger *slog.Logger
@@ -95,18 +98,41 @@ type Event struct {
 }
 
 // Retryable is the default classification: a failure is retried unless it
-// is a disconnect whose handler said stop, or whose close code says a retry
+// is a disconnect whose handler said stop, whose close code says a retry
 // cannot help: 1002 (protocol error), 1003 (unsupported data), 1007
 // (invalid payload), 1008 (policy violation), 1009 (message too big), 1010
-// (mandatory extension), and the application codes 4000-4999. 1000, 1001,
-// 1006, 1011-1014, network and dial errors, and every other failure are
+// (mandatory extension), and the application codes 4000-4999, or whose
+// dial the server refused with an HTTP status a retry cannot fix (see
+// [RetryableStatus]: a 4xx other than 408 and 429). 1000, 1001, 1006,
+// 1011-1014, network errors, 5xx answers, and every other failure are
 // retried.
+//
+// A handler's ReconnectNow or ReconnectAfter comes before this
+// classification: a client that refreshes its credentials can retry a 401.
 func Retryable(reason any) bool {
 	var d *actor.Disconnect
 	if !asDisconnect(reason, &d) {
 		return true
 	}
+	var de *actor.DialError
+	if errors.As(d.Reason.Err, &de) && de.StatusCode != 0 && !RetryableStatus(de.StatusCode) {
+		return false
+	}
 	return RetryableCode(d.Reason.Code)
+}
+
+// RetryableStatus reports whether a dial refused with HTTP status should be
+// retried by default (see [Retryable]). A 4xx says the request itself is
+// wrong (401 unauthenticated, 403 forbidden, 404 no such endpoint, 409 a
+// name taken, ...): sending it again unchanged cannot help, so it is
+// terminal; except 408 (Request Timeout) and 429 (Too Many Requests), which
+// ask to come back later. Every other status (5xx, and the odd 3xx or 101
+// with a bad handshake) is retried.
+func RetryableStatus(status int) bool {
+	if status < 400 || status > 499 {
+		return true
+	}
+	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests
 }
 
 // RetryableCode reports whether a connection closed with code should be

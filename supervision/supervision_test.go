@@ -2,6 +2,7 @@ package supervision_test
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -90,6 +91,24 @@ func TestRetryableCode(t *testing.T) {
 	}
 	assert.True(t, supervision.Retryable(errors.New("any failure")))
 	assert.False(t, supervision.Retryable(&actor.Disconnect{Reason: actor.Reason{Code: actor.ClosePolicyViolation}}))
+}
+
+func TestRetryableStatus(t *testing.T) {
+	for status, want := range map[int]bool{
+		101: true, 301: true, 500: true, 502: true, 503: true, 504: true, 408: true, 429: true,
+		400: false, 401: false, 403: false, 404: false, 409: false, 426: false, 499: false,
+	} {
+		assert.Equal(t, want, supervision.RetryableStatus(status), "%d", status)
+	}
+	refused := func(status int) *actor.Disconnect {
+		return &actor.Disconnect{Reason: actor.Reason{Kind: actor.ReasonError, Code: actor.CloseAbnormal,
+			Err: &actor.DialError{StatusCode: status, Err: errors.New("bad handshake")}}}
+	}
+	assert.False(t, supervision.Retryable(refused(401)))
+	assert.False(t, supervision.Retryable(fmt.Errorf("wrapped: %w", refused(404))))
+	assert.True(t, supervision.Retryable(refused(429)))
+	assert.True(t, supervision.Retryable(refused(503)))
+	assert.True(t, supervision.Retryable(refused(0)), "no HTTP answer: a network error")
 }
 
 // newSystemWithEvents returns an actor system, shut down with the test, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,8 +29,9 @@ type Client struct {
 // SpawnClient spawns a client connection actor that dials rawURL (ws:// or
 // wss://) and runs h. It returns at once: the first dial happens in the
 // actor, and a failed dial is a disconnect like any other (HandleDisconnect,
-// then the reconnect policy). The actor's parent is a supervisor of its own
-// with the reconnect policy ([WithReconnect]).
+// then the reconnect policy), whose Reason carries an [*actor.DialError];
+// [Client.WaitConnected] waits for the first connect. The actor's parent is
+// a supervisor of its own with the reconnect policy ([WithReconnect]).
 func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandler, opts ...ClientOption) (*Client, error) {
 	if sys == nil || h == nil {
 		return nil, errors.New("protows: SpawnClient needs an actor system and a handler")
@@ -66,12 +68,7 @@ func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandl
 		dd, scan := scannedDialer(d, u, netDial)
 		c, resp, err := dd.DialContext(ctx, rawURL, header)
 		if err != nil {
-			status := 0
-			if resp != nil {
-				status = resp.StatusCode
-				resp.Body.Close()
-			}
-			return nil, nil, &actor.DialError{StatusCode: status, Err: err}
+			return nil, nil, dialError(resp, err)
 		}
 		cr := &actor.ConnectResponse{StatusCode: resp.StatusCode, Header: resp.Header, Subprotocol: c.Subprotocol()}
 		return newTransport(c, false, cfg.writeTimeout, cfg.readLimit, cfg.closeTimeout, scan), cr, nil
@@ -91,6 +88,18 @@ func (c *Client) PID() *protoactor.PID { return c.pid }
 
 // Connected reports whether the client has an open socket now.
 func (c *Client) Connected() bool { return c.link.Connected() }
+
+// WaitConnected returns nil once the client is connected: at once if it is
+// now, or after its next successful handshake (a first dial, or a
+// reconnect). It returns ctx.Err() if ctx ends first, and an error
+// matching [actor.ErrClosed] if the client has ended for good: closed, its
+// handler said StopReconnecting, or its reconnect policy gave up, as after
+// a dial refused with 401. That error wraps the error of the client's last
+// [actor.Reason], so errors.As finds the [*actor.DialError] of a refused
+// dial. Being connected is a moment, not a promise: the socket may drop
+// right after WaitConnected returns, and Send then holds or refuses as
+// usual.
+func (c *Client) WaitConnected(ctx context.Context) error { return c.link.WaitConnected(ctx) }
 
 // Send queues f for the server. While the client is disconnected, f is
 // held and sent after the next connect if the hold limit
@@ -140,6 +149,25 @@ func (c *Client) Done() <-chan struct{} { return c.link.Done() }
 
 // Reason returns why the client ended. It waits for Done.
 func (c *Client) Reason() actor.Reason { return c.link.Reason() }
+
+// dialError keeps what the server answered to a refused handshake: its
+// status, header and the start of its body (gorilla keeps up to 1 KiB of
+// it for us to read).
+func dialError(resp *http.Response, err error) *actor.DialError {
+	de := &actor.DialError{Err: err}
+	if resp == nil {
+		return de
+	}
+	de.StatusCode, de.Header = resp.StatusCode, resp.Header
+	if resp.Body != nil {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, actor.DialErrorBodyLimit))
+		if len(body) > 0 {
+			de.Body = body
+		}
+		resp.Body.Close()
+	}
+	return de
+}
 
 // defaultProxy is gorilla's default: the HTTP(S)_PROXY and NO_PROXY
 // environment variables.

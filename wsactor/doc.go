@@ -27,10 +27,13 @@
 // client connection actor. When the socket drops, the actor's supervisor
 // applies a supervision.Policy ([WithReconnect]): the actor is restarted
 // after a capped, jittered backoff and dials again, with the same PID and
-// the same handler value, or it is stopped.
+// the same handler value, or it is stopped. A dial the server refuses is
+// an [actor.DialError] with its status, header and the start of its body;
+// by default a 4xx other than 408 and 429 stops the client.
 //
 //	client, err := wsactor.SpawnClient(sys, "wss://example.com/feed", &Ticker{},
 //		wsactor.WithHoldWhileDisconnected(100))
 //	if err != nil { ... }
+//	err = client.WaitConnected(ctx) // errors.As(err, &dialErr) when the server said no for good
 //	err = client.Send(actor.Text("hello")) // errors.Is(err, actor.ErrDisconnected) when nothing can hold it
 package wsactor

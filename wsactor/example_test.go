@@ -2,6 +2,7 @@ package wsactor_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -117,4 +118,34 @@ func ExampleServer_Shutdown() {
 	// Output:
 	// <nil>
 	// websocket: close 1001 (going away): server shutting down
+}
+
+func ExampleClient_WaitConnected() {
+	sys := quietSystem()
+	defer sys.Shutdown()
+	srv, _ := wsactor.NewServer(sys, func() actor.Handler { return &Members{} })
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "?user=ada"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	// Without the token the server answers 401: the client ends at once.
+	c, _ := wsactor.SpawnClient(sys, url, actor.BaseHandler{})
+	err := c.WaitConnected(ctx)
+	var refused *actor.DialError
+	if errors.As(err, &refused) {
+		fmt.Println(refused.StatusCode, strings.TrimSpace(string(refused.Body)))
+		fmt.Println(refused)
+	}
+
+	c, _ = wsactor.SpawnClient(sys, url, actor.BaseHandler{},
+		wsactor.WithHeader(http.Header{"Authorization": {"Bearer s3cret"}}))
+	fmt.Println(c.WaitConnected(ctx))
+	_ = c.Close(ctx)
+	// Output:
+	// 401 who are you?
+	// protows: dial refused with HTTP 401 Unauthorized: "who are you?"
+	// <nil>
 }

@@ -105,7 +105,8 @@ func WithProxy(proxy func(*http.Request) (*url.URL, error)) ClientOption {
 // WithReconnect sets a client's reconnect policy (client; default: the
 // zero supervision.Policy, that is backoff from 100 ms to 30 s with full
 // jitter, reset after 10 s connected, no budget, no reconnect after a
-// terminal close code).
+// terminal close code or a dial refused with a 4xx other than 408 and 429;
+// see supervision.Retryable).
 func WithReconnect(p supervision.Policy) ClientOption {
 	return clientOnly(func(c *config) { c.reconnect = p })
 }
