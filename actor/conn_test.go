@@ -208,7 +208,7 @@ func TestProtocolErrorFromTransport(t *testing.T) {
 func TestCloseTimeoutDropsSilentPeer(t *testing.T) {
 	c := actortest.New(t, &script{init: func(c *actor.Context) error {
 		return actor.Stop(actor.CloseNormal, "")
-	}}, actortest.WithConnOptions(actor.WithCloseTimeout(50*time.Millisecond)))
+	}}, actortest.WithManualCloseAnswer(), actortest.WithConnOptions(actor.WithCloseTimeout(50*time.Millisecond)))
 	c.ExpectClose(actor.CloseNormal)
 	// The peer never answers.
 	r := c.Terminated()

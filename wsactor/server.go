@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"path"
 	"reflect"
-	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/handshake"
 )
 
 // ErrServerClosed is returned by Shutdown when called again.
@@ -142,35 +141,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.handshakeTimeout)
 	defer cancel()
-	offered := websocket.Subprotocols(r)
-	hs := actor.NewHandshake(ctx, r, offered)
-	for _, p := range s.cfg.subprotocols {
-		if slices.Contains(offered, p) {
-			_ = hs.SelectSubprotocol(p)
-			break
+	hs := handshake.New(ctx, r, s.cfg.subprotocols)
+	answered, err := handshake.Connect(ctx, h, hs, func(err error) {
+		// Connect outlived the handshake: its place is given back here.
+		s.release()
+		var pe *actor.PanicError
+		if errors.As(err, &pe) {
+			s.log.Error("websocket Connect failed after the handshake ended", slog.Any("error", err), slog.String("remote", r.RemoteAddr))
 		}
+	})
+	if !answered {
+		s.log.Debug("websocket Connect outlived the handshake", slog.Any("error", ctx.Err()), slog.String("remote", r.RemoteAddr))
+		http.Error(w, handshake.TimedOut, http.StatusServiceUnavailable)
+		return
 	}
-	if c, ok := h.(actor.Connector); ok {
-		answered, err := s.connect(ctx, c, hs)
-		if !answered {
-			// The Connect goroutine frees the slot when Connect returns.
-			s.log.Debug("websocket Connect outlived the handshake", slog.Any("error", ctx.Err()), slog.String("remote", r.RemoteAddr))
-			http.Error(w, "handshake timed out", http.StatusServiceUnavailable)
-			return
-		}
-		if err == nil && ctx.Err() != nil {
-			err = actor.Reject(http.StatusServiceUnavailable, "handshake timed out")
-		}
-		if err != nil {
-			s.release()
-			s.reject(w, r, err)
-			return
-		}
+	if err != nil {
+		s.release()
+		s.reject(w, r, err)
+		return
 	}
-	header := hs.Header
-	if p := hs.Subprotocol(); p != "" {
-		header.Set("Sec-WebSocket-Protocol", p)
-	}
+	header := handshake.AcceptHeader(hs)
 	scan := newFrameScan()
 	wc, err := s.up.Upgrade(scanningWriter{ResponseWriter: w, scan: scan}, r, header)
 	if err != nil {
@@ -190,59 +180,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, err error) {
-	var re *actor.RejectError
-	if errors.As(err, &re) && re.Status >= 300 && re.Status <= 599 {
-		for k, v := range re.Header {
-			w.Header()[k] = v
-		}
+	if re := handshake.Reject(w, err); re != nil {
 		s.log.Debug("websocket handshake rejected", slog.Int("status", re.Status), slog.String("message", re.Message), slog.String("remote", r.RemoteAddr))
-		http.Error(w, re.Message, re.Status)
 		return
 	}
 	s.log.Error("websocket Connect failed", slog.Any("error", err), slog.String("remote", r.RemoteAddr))
-	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-}
-
-// connect runs c.Connect(hs) and waits for it until ctx ends. answered is
-// false when ctx ended first: err is then meaningless, and the connection
-// slot passes to the Connect goroutine.
-//
-// The goroutine is started here, one per handshake, and ends when Connect
-// returns. It touches the handler and hs, which ServeHTTP reads only after
-// taking the result; a panic in Connect becomes a *actor.PanicError, as
-// net/http no longer stands between it and the process. The result is
-// handed over on an unbuffered channel, so exactly one side knows it was
-// not taken: ServeHTTP leaves its select without it only once ctx has
-// ended, and the goroutine then frees the slot.
-func (s *Server) connect(ctx context.Context, c actor.Connector, hs *actor.Handshake) (answered bool, err error) {
-	res := make(chan error)
-	go func() {
-		err := callConnect(c, hs)
-		select {
-		case res <- err:
-		case <-ctx.Done():
-			s.release()
-			var pe *actor.PanicError
-			if errors.As(err, &pe) {
-				s.log.Error("websocket Connect failed after the handshake ended", slog.Any("error", err), slog.String("remote", hs.Request.RemoteAddr))
-			}
-		}
-	}()
-	select {
-	case err := <-res:
-		return true, err
-	case <-ctx.Done():
-		return false, nil
-	}
-}
-
-func callConnect(c actor.Connector, hs *actor.Handshake) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &actor.PanicError{Value: r, Stack: debug.Stack()}
-		}
-	}()
-	return c.Connect(hs)
 }
 
 // reserve takes a place under the connection limit, if there is one free.

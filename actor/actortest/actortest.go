@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,13 +14,15 @@ import (
 	"github.com/protows/protows/actor"
 )
 
-// DefaultTimeout is how long the Expect methods wait.
+// DefaultTimeout is how long each Expect, Next or Terminated call waits.
 const DefaultTimeout = 5 * time.Second
 
 // Conn runs a handler as a real connection actor, in a proto.actor system
 // of its own, over an in-memory socket the test plays the peer of.
 type Conn struct {
-	// Timeout bounds every wait of the Expect methods (DefaultTimeout).
+	// Timeout bounds each call that waits (Next, NextData, the Expect
+	// methods, Terminated, WaitSocketClosed), however many frames it
+	// skips; DefaultTimeout unless changed.
 	Timeout time.Duration
 
 	tb   testing.TB
@@ -29,6 +32,9 @@ type Conn struct {
 	p    *pipe
 	rec  *recorder
 	read int // frames of p.sent already returned by Next
+
+	manualClose bool
+	peerClosed  atomic.Bool // the peer sent its close frame, or its side ended
 }
 
 // Option configures New.
@@ -39,6 +45,8 @@ type settings struct {
 	subprotocol string
 	sys         *protoactor.ActorSystem
 	strategy    protoactor.SupervisorStrategy
+	registry    bool
+	manualClose bool
 }
 
 // WithStrategy supervises the connection with s instead of
@@ -57,8 +65,33 @@ func WithConnOptions(opts ...actor.Option) Option {
 // WithSubprotocol makes Context.Subprotocol report p.
 func WithSubprotocol(p string) Option { return func(s *settings) { s.subprotocol = p } }
 
-// WithSystem runs the connection in sys instead of a new system.
+// WithSystem runs the connection in sys instead of a new system. Several
+// connections of one test share a system this way, to talk to each other
+// or to share a registry (see [WithRegistry]). The test shuts sys down.
 func WithSystem(sys *protoactor.ActorSystem) Option { return func(s *settings) { s.sys = sys } }
+
+// WithRegistry gives the connection the registry r for Context.Register,
+// Join, Leave, Publish and SendTo, as wsactor.WithRegistry gives it to a
+// server's connections: each call bounded by 5 s, names and memberships
+// released when the connection ends. A registry belongs to an actor
+// system, so New also needs [WithSystem] with the system r was made in
+// (registry.NewLocal(sys)); connections given the same system and
+// registry reach each other by name. To give a connection a fake
+// [actor.Directory] that belongs to no system, use
+// WithConnOptions(actor.WithDirectory(fake, 0)).
+func WithRegistry(r actor.Directory) Option {
+	return func(s *settings) {
+		s.conn = append(s.conn, actor.WithDirectory(r, 0))
+		s.registry = true
+	}
+}
+
+// WithManualCloseAnswer keeps the peer from answering the connection's
+// close frame in [Conn.ExpectClose]. The test then answers with
+// [Conn.PeerClose], or lets the close timeout (actor.WithCloseTimeout, 5 s
+// by default) run out to test a peer that never answers; keep that timeout
+// below [Conn.Timeout] so Terminated does not give up first.
+func WithManualCloseAnswer() Option { return func(s *settings) { s.manualClose = true } }
 
 // New spawns h as a connection actor and returns the peer's side. The actor
 // and, unless WithSystem was given, its system are stopped when the test
@@ -68,6 +101,9 @@ func New(tb testing.TB, h actor.Handler, opts ...Option) *Conn {
 	var s settings
 	for _, o := range opts {
 		o(&s)
+	}
+	if s.registry && s.sys == nil {
+		tb.Fatalf("actortest: WithRegistry needs WithSystem with the actor system the registry was made in")
 	}
 	cfg, err := actor.NewConfig(append([]actor.Option{actor.WithKeepalive(0, 0)}, s.conn...)...)
 	if err != nil {
@@ -79,7 +115,7 @@ func New(tb testing.TB, h actor.Handler, opts ...Option) *Conn {
 			return slog.New(slog.DiscardHandler)
 		}))
 	}
-	c := &Conn{Timeout: DefaultTimeout, tb: tb, sys: sys, p: newPipe(s.subprotocol)}
+	c := &Conn{Timeout: DefaultTimeout, tb: tb, sys: sys, p: newPipe(s.subprotocol), manualClose: s.manualClose}
 	c.rec = &recorder{Handler: h, done: make(chan struct{})}
 	c.sup = actor.NewSupervisor(sys, s.strategy)
 	c.pid, err = c.sup.Spawn(cfg.Props(c.rec, c.p))
@@ -145,19 +181,29 @@ func (c *Conn) Ping(data string) { c.In(actor.Frame{Type: actor.PingMessage, Dat
 // Pong sends a pong from the peer.
 func (c *Conn) Pong(data string) { c.In(actor.Frame{Type: actor.PongMessage, Data: []byte(data)}) }
 
-// PeerClose sends a close frame from the peer.
+// PeerClose sends a close frame from the peer. A peer sends one close
+// frame: once it has (with PeerClose, or by ExpectClose answering the
+// connection's close), or its side has failed (ProtocolError, Drop),
+// PeerClose does nothing.
 func (c *Conn) PeerClose(code actor.CloseCode, reason string) {
+	if c.peerClosed.Swap(true) {
+		return
+	}
 	c.p.in <- peerEvent{close: &actor.CloseError{Code: code, Reason: reason}}
 }
 
 // ProtocolError makes the socket fail as if the peer broke the protocol;
 // the socket sends a close frame with code.
 func (c *Conn) ProtocolError(code actor.CloseCode, err error) {
+	c.peerClosed.Store(true)
 	c.p.in <- peerEvent{protocol: &actor.ProtocolError{Code: code, Err: err}}
 }
 
 // Drop makes the network fail: the socket ends without a close frame.
-func (c *Conn) Drop() { c.p.in <- peerEvent{drop: true} }
+func (c *Conn) Drop() {
+	c.peerClosed.Store(true)
+	c.p.in <- peerEvent{drop: true}
+}
 
 // Send sends msg to the connection from outside any actor; it reaches
 // HandleInfo.
@@ -184,9 +230,11 @@ func (c *Conn) ResumeWrites() {
 }
 
 // Next returns the next frame written to the peer, waiting up to Timeout.
-func (c *Conn) Next() (Sent, error) {
-	deadline := time.NewTimer(c.Timeout)
-	defer deadline.Stop()
+func (c *Conn) Next() (Sent, error) { return c.next(time.Now().Add(c.Timeout)) }
+
+func (c *Conn) next(deadline time.Time) (Sent, error) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
 	for {
 		c.p.mu.Lock()
 		if c.read < len(c.p.sent) {
@@ -198,19 +246,24 @@ func (c *Conn) Next() (Sent, error) {
 		c.p.mu.Unlock()
 		select {
 		case <-c.p.notify:
-		case <-deadline.C:
+		case <-timer.C:
 			return Sent{}, fmt.Errorf("actortest: nothing written to the peer within %v", c.Timeout)
 		}
 	}
 }
 
-// NextData returns the next data frame written to the peer, skipping pings
-// and pongs.
+// NextData returns the next data or close frame written to the peer,
+// skipping pings and pongs. It waits up to Timeout in all, however many
+// pings and pongs come first.
 func (c *Conn) NextData() (Sent, error) {
+	deadline := time.Now().Add(c.Timeout)
 	for {
-		s, err := c.Next()
-		if err != nil || s.Close || s.Frame.IsData() {
-			return s, err
+		s, err := c.next(deadline)
+		if err != nil {
+			return s, fmt.Errorf("actortest: no data or close frame written to the peer within %v", c.Timeout)
+		}
+		if s.Close || s.Frame.IsData() {
+			return s, nil
 		}
 	}
 }
@@ -232,6 +285,14 @@ func (c *Conn) ExpectText(s string) { c.tb.Helper(); c.ExpectFrame(actor.Text(s)
 
 // ExpectClose fails the test unless the next frame written, skipping pings
 // and pongs, is a close frame with code; it returns the close reason.
+//
+// When the connection closed first, the peer answers as a browser does,
+// with a close frame echoing code, which completes the close handshake:
+// the connection closes its socket and runs Terminate without waiting for
+// the close timeout. When the peer closed first (PeerClose) or its side
+// failed (ProtocolError, Drop), the close frame was the connection's answer
+// and there is nothing to answer. [WithManualCloseAnswer] turns the answer
+// off.
 func (c *Conn) ExpectClose(code actor.CloseCode) string {
 	c.tb.Helper()
 	got, err := c.NextData()
@@ -240,6 +301,14 @@ func (c *Conn) ExpectClose(code actor.CloseCode) string {
 	}
 	if !got.Close || got.Code != code {
 		c.tb.Fatalf("expected close %v, the connection wrote %v", code, got)
+	}
+	if !c.manualClose && !c.p.readEnded() && !c.peerClosed.Swap(true) {
+		// The reader is waiting for this frame, or has just ended (a
+		// protocol error it answered itself): then nothing reads it.
+		select {
+		case c.p.in <- peerEvent{close: &actor.CloseError{Code: got.Code}}:
+		case <-c.p.closed:
+		}
 	}
 	return got.Reason
 }

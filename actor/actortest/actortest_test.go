@@ -1,14 +1,25 @@
 package actortest_test
 
 import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/protows/protows/internal/leaktest"
+	protoactor "github.com/asynkron/protoactor-go/actor"
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/protows/protows/actor"
 	"github.com/protows/protows/actor/actortest"
+	"github.com/protows/protows/internal/leaktest"
+	"github.com/protows/protows/registry"
+	"github.com/protows/protows/wsactor"
 )
 
 func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
@@ -73,3 +84,316 @@ type initProbe struct {
 }
 
 func (p *initProbe) Init(c *actor.Context) error { return p.fn(c) }
+
+// quietSystem returns an actor system that logs nothing, shut down when
+// the test ends.
+func quietSystem(t testing.TB) *protoactor.ActorSystem {
+	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	t.Cleanup(sys.Shutdown)
+	return sys
+}
+
+// Whichever way the connection closes first, ExpectClose answers its close
+// frame, so Terminate follows at once instead of after the 5 s close
+// timeout.
+func TestExpectCloseCompletesTheCloseHandshake(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		close func(c *actortest.Conn)
+		code  actor.CloseCode
+		kind  actor.ReasonKind
+	}{
+		{"Stop", func(c *actortest.Conn) { c.InText("stop") }, actor.ClosePolicyViolation, actor.ReasonNormal},
+		{"Context.Close", func(c *actortest.Conn) { c.InText("close") }, 4000, actor.ReasonNormal},
+		{"failure", func(c *actortest.Conn) { c.InText("fail") }, actor.CloseInternalError, actor.ReasonError},
+		{"Shutdown", func(c *actortest.Conn) {
+			c.Send(&actor.Shutdown{Code: actor.CloseServiceRestart, Reason: "restarting"})
+		}, actor.CloseServiceRestart, actor.ReasonShutdown},
+		{"stopped from outside", func(c *actortest.Conn) { c.System().Root.Stop(c.PID()) }, actor.CloseGoingAway, actor.ReasonShutdown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := actortest.New(t, &closer{})
+			// Well under the close timeout (actor.DefaultCloseTimeout), so
+			// an unanswered close would fail Terminated.
+			c.Timeout = actor.DefaultCloseTimeout / 2
+			tc.close(c)
+			c.ExpectClose(tc.code)
+			r := c.Terminated()
+			assert.Equal(t, tc.kind, r.Kind)
+			assert.Equal(t, tc.code, r.Code)
+			// After a failure or a stop the actor may run Terminate while
+			// it is still closing the socket.
+			c.WaitSocketClosed()
+			assert.Equal(t, 1, c.TerminateCalls())
+			c.PeerClose(actor.CloseNormal, "") // the peer has answered already: no effect
+		})
+	}
+}
+
+// With WithManualCloseAnswer the connection waits for the test to answer.
+func TestManualCloseAnswer(t *testing.T) {
+	c := actortest.New(t, &closer{}, actortest.WithManualCloseAnswer())
+	c.InText("stop")
+	assert.Equal(t, "bye", c.ExpectClose(actor.ClosePolicyViolation))
+	assert.Equal(t, 0, c.TerminateCalls(), "terminated before the peer answered")
+	assert.False(t, c.SocketClosed())
+	c.PeerClose(actor.ClosePolicyViolation, "")
+	r := c.Terminated()
+	assert.Equal(t, actor.ReasonNormal, r.Kind)
+	assert.Equal(t, actor.ClosePolicyViolation, r.Code)
+}
+
+// closer closes in the way each message asks.
+type closer struct{ actor.BaseHandler }
+
+func (closer) HandleIn(c *actor.Context, f actor.Frame) error {
+	switch string(f.Data) {
+	case "stop":
+		return actor.Stop(actor.ClosePolicyViolation, "bye")
+	case "close":
+		return c.Close(4000, "done")
+	case "fail":
+		return errors.New("boom")
+	}
+	return nil
+}
+
+// A connection that pings the peer more often than Timeout does not keep
+// NextData waiting: Timeout bounds the whole call.
+func TestNextDataDeadlineSpansSkippedPings(t *testing.T) {
+	c := actortest.New(t, &pinger{every: 5 * time.Millisecond})
+	c.Timeout = 100 * time.Millisecond
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.NextData()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		assert.Error(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("NextData still waiting after 5 s with a Timeout of 100 ms")
+	}
+	got, err := c.Next()
+	require.NoError(t, err)
+	assert.Equal(t, actor.PingMessage, got.Frame.Type, "the connection did not ping")
+}
+
+// pinger pings the peer every interval.
+type pinger struct {
+	actor.BaseHandler
+	every time.Duration
+}
+
+func (p *pinger) Init(c *actor.Context) error {
+	c.SendAfter(p.every, "tick")
+	return nil
+}
+
+func (p *pinger) HandleInfo(c *actor.Context, msg any) error {
+	c.SendAfter(p.every, "tick")
+	return c.Ping([]byte("x"))
+}
+
+// Two connections with one registry: one registers a name, the other sends
+// to it.
+func TestWithRegistry(t *testing.T) {
+	sys := quietSystem(t)
+	reg, err := registry.NewLocal(sys)
+	require.NoError(t, err)
+	t.Cleanup(reg.Stop)
+
+	alice := actortest.New(t, &member{name: "alice"}, actortest.WithSystem(sys), actortest.WithRegistry(reg))
+	alice.ExpectText("registered as alice")
+	bob := actortest.New(t, &member{name: "bob"}, actortest.WithSystem(sys), actortest.WithRegistry(reg))
+	bob.ExpectText("registered as bob")
+
+	bob.InText("alice:hi")
+	alice.ExpectText("hi")
+	bob.InText("carol:hi")
+	bob.ExpectText("error: no such user: carol")
+
+	// A second connection may not take a name in use (registry.Reject).
+	dup := actortest.New(t, &member{name: "alice"}, actortest.WithSystem(sys), actortest.WithRegistry(reg))
+	assert.Equal(t, "name taken", dup.ExpectClose(4009))
+	assert.Equal(t, actor.ReasonNormal, dup.Terminated().Kind)
+}
+
+// member registers its name and sends "to:text" messages to the holder of
+// name to.
+type member struct {
+	actor.BaseHandler
+	name string
+}
+
+func (m *member) Init(c *actor.Context) error {
+	if err := c.Register(m.name); err != nil {
+		return actor.Stop(4009, "name taken")
+	}
+	return c.Push(actor.Text("registered as " + m.name))
+}
+
+func (m *member) HandleIn(c *actor.Context, f actor.Frame) error {
+	to, text, _ := strings.Cut(string(f.Data), ":")
+	if err := c.SendTo(to, actor.Text(text)); errors.Is(err, registry.ErrNotFound) {
+		return c.Push(actor.Text("error: no such user: " + to))
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *member) HandleInfo(c *actor.Context, msg any) error {
+	if f, ok := msg.(actor.Frame); ok {
+		return c.Push(f)
+	}
+	return nil
+}
+
+// WithRegistry without WithSystem would leave the registry watching PIDs
+// of another system: New refuses it.
+func TestWithRegistryNeedsWithSystem(t *testing.T) {
+	sys := quietSystem(t)
+	reg, err := registry.NewLocal(sys)
+	require.NoError(t, err)
+	t.Cleanup(reg.Stop)
+	tb := runTB(func(tb testing.TB) { actortest.New(tb, &member{name: "a"}, actortest.WithRegistry(reg)) })
+	require.Len(t, tb.failures, 1)
+	assert.Contains(t, tb.failures[0], "WithSystem")
+}
+
+// gate is a handler whose Connect does what the request's query asks.
+type gate struct{ actor.BaseHandler }
+
+func (gate) Connect(h *actor.Handshake) error {
+	q := h.Request.URL.Query()
+	switch q.Get("do") {
+	case "reject":
+		return actor.Reject(http.StatusUnauthorized, "user required")
+	case "reject-with-header":
+		return &actor.RejectError{Status: http.StatusUnauthorized, Message: "token required",
+			Header: http.Header{"Www-Authenticate": {"Bearer"}}}
+	case "fail":
+		return errors.New("database down")
+	case "panic":
+		panic("boom")
+	case "wait":
+		<-h.Context().Done()
+		return nil
+	}
+	if p := q.Get("proto"); p != "" {
+		if err := h.SelectSubprotocol(p); err != nil {
+			return err
+		}
+	}
+	h.Header.Set("X-User", q.Get("user"))
+	return nil
+}
+
+// Connect answers as a wsactor server does: each case is run through
+// actortest.Connect and through a real server with the same options.
+func TestConnect(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		query     string
+		offered   []string
+		server    []string // the server's subprotocols
+		status    int
+		header    http.Header // among the response headers
+		proto     string
+		errTarget any // what the error must match with errors.As
+	}{
+		{name: "accept", query: "user=bob", status: 101, header: http.Header{"X-User": {"bob"}}},
+		{name: "server's subprotocol", query: "user=bob", offered: []string{"chat.v1", "chat.v2"}, server: []string{"chat.v2", "chat.v1"},
+			status: 101, proto: "chat.v2", header: http.Header{"Sec-Websocket-Protocol": {"chat.v2"}}},
+		{name: "Connect's subprotocol", query: "user=bob&proto=chat.v1", offered: []string{"chat.v1", "chat.v2"}, server: []string{"chat.v2"},
+			status: 101, proto: "chat.v1", header: http.Header{"Sec-Websocket-Protocol": {"chat.v1"}}},
+		{name: "no subprotocol in common", query: "user=bob", offered: []string{"chat.v1"}, server: []string{"chat.v3"}, status: 101},
+		{name: "reject", query: "do=reject", status: 401, errTarget: new(*actor.RejectError)},
+		{name: "reject with header", query: "do=reject-with-header", status: 401,
+			header: http.Header{"Www-Authenticate": {"Bearer"}}, errTarget: new(*actor.RejectError)},
+		{name: "unoffered subprotocol", query: "proto=chat.v9", offered: []string{"chat.v1"}, status: 500},
+		{name: "error", query: "do=fail", status: 500},
+		{name: "panic", query: "do=panic", status: 500, errTarget: new(*actor.PanicError)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/ws?"+tc.query, nil)
+			if tc.offered != nil {
+				r.Header.Set("Sec-WebSocket-Protocol", strings.Join(tc.offered, ", "))
+			}
+			got, err := actortest.Connect(gate{}, r, actortest.WithServerSubprotocols(tc.server...))
+			require.NotNil(t, got)
+			assert.Equal(t, tc.status, got.StatusCode)
+			assert.Equal(t, tc.proto, got.Subprotocol)
+			for k, v := range tc.header {
+				assert.Equal(t, v, got.Header[k], "header %s", k)
+			}
+			if tc.status == 101 {
+				assert.NoError(t, err)
+			} else {
+				assert.Error(t, err)
+			}
+			if tc.errTarget != nil {
+				assert.ErrorAs(t, err, tc.errTarget)
+			}
+
+			// The same handshake against a real server.
+			srv := serve(t, gate{}, wsactor.WithSubprotocols(tc.server...))
+			dialer := websocket.Dialer{Subprotocols: tc.offered, HandshakeTimeout: 5 * time.Second}
+			ws, resp, err := dialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?"+tc.query, nil)
+			require.NotNil(t, resp, "dial: %v", err)
+			defer resp.Body.Close()
+			if ws != nil {
+				defer ws.Close()
+			}
+			assert.Equal(t, resp.StatusCode, got.StatusCode, "the server answered otherwise")
+			assert.Equal(t, resp.Header.Get("Sec-WebSocket-Protocol"), got.Subprotocol)
+			for k, v := range got.Header {
+				assert.Equal(t, v, resp.Header[k], "the server's header %s differs", k)
+			}
+		})
+	}
+}
+
+// serve runs h on a real wsactor server until the test ends.
+func serve(t *testing.T, h actor.Handler, opts ...wsactor.Option) *httptest.Server {
+	sys := quietSystem(t)
+	ws, err := wsactor.NewServer(sys, func() actor.Handler { return h }, opts...)
+	require.NoError(t, err)
+	srv := httptest.NewServer(ws)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		assert.NoError(t, ws.Shutdown(ctx))
+		srv.Close()
+	})
+	return srv
+}
+
+// A Connect that outlives the handshake timeout is answered 503.
+func TestConnectTimeout(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/ws?do=wait", nil)
+	got, err := actortest.Connect(gate{}, r, actortest.WithHandshakeTimeout(10*time.Millisecond))
+	assert.Equal(t, http.StatusServiceUnavailable, got.StatusCode)
+	var re *actor.RejectError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, http.StatusServiceUnavailable, re.Status)
+}
+
+// A handler without Connect is accepted.
+func TestConnectWithoutConnector(t *testing.T) {
+	got, err := actortest.Connect(bare{}, httptest.NewRequest(http.MethodGet, "/ws", nil))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusSwitchingProtocols, got.StatusCode)
+}
+
+// bare implements actor.Handler and nothing else.
+type bare struct{}
+
+func (bare) Init(*actor.Context) error                       { return nil }
+func (bare) HandleIn(*actor.Context, actor.Frame) error      { return nil }
+func (bare) HandleInfo(*actor.Context, any) error            { return nil }
+func (bare) HandleControl(*actor.Context, actor.Frame) error { return nil }
+func (bare) Terminate(*actor.Context, actor.Reason)          {}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/protows/protows/actor"
@@ -46,6 +47,7 @@ type pipe struct {
 	closed      chan struct{}
 	closeOnce   sync.Once
 	subprotocol string
+	readDone    atomic.Bool // ReadLoop has returned
 
 	mu        sync.Mutex
 	sent      []Sent
@@ -66,6 +68,7 @@ func newPipe(subprotocol string) *pipe {
 var _ actor.Transport = (*pipe)(nil)
 
 func (p *pipe) ReadLoop(deliver func(actor.Frame)) error {
+	defer p.readDone.Store(true)
 	for {
 		select {
 		case ev := <-p.in:
@@ -163,6 +166,8 @@ func (p *pipe) Close() error {
 
 func (p *pipe) RemoteAddr() net.Addr { return addr{} }
 func (p *pipe) Subprotocol() string  { return p.subprotocol }
+
+func (p *pipe) readEnded() bool { return p.readDone.Load() }
 
 func (p *pipe) isClosed() bool {
 	select {
