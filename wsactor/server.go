@@ -187,7 +187,6 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("websocket Connect failed", slog.Any("error", err), slog.String("remote", r.RemoteAddr))
 }
 
-// reserve takes a place under the connection limit, if there is one free.
 // handler makes the handler of a new connection, with the factory given
 // to NewServer: a nil handler or a panic is an error.
 func (s *Server) handler() (h actor.Handler, err error) {
@@ -206,6 +205,7 @@ func (s *Server) handler() (h actor.Handler, err error) {
 	return h, nil
 }
 
+// reserve takes a place under the connection limit, if there is one free.
 func (s *Server) reserve() bool {
 	limit := int64(s.cfg.maxConnections)
 	if limit == 0 {

@@ -358,7 +358,7 @@ func TestConnect(t *testing.T) {
 }
 
 // serve runs h on a real wsactor server until the test ends.
-func serve(t *testing.T, h actor.Handler, opts ...wsactor.Option) *httptest.Server {
+func serve(t *testing.T, h actor.Handler, opts ...wsactor.ServerOption) *httptest.Server {
 	sys := quietSystem(t)
 	ws, err := wsactor.NewServer(sys, func() actor.Handler { return h }, opts...)
 	require.NoError(t, err)
