@@ -1,0 +1,101 @@
+package actor
+
+import (
+	"errors"
+)
+
+// Writing the outbound queue to the socket, off the actor's turn.
+
+func (a *conn) onWriteDone(m *writeDone) {
+	if m.err != nil && a.state == stateOpen {
+		a.state = stateClosing
+		a.reason = Reason{Kind: ReasonError, Code: CloseAbnormal, Err: m.err}
+	}
+	a.closeSent = true
+	a.maybeFinish()
+}
+
+// Inline write budget: after running the actor on the reader goroutine,
+// that goroutine writes at most this much before it hands the rest to a
+// writer goroutine and goes back to reading. One echo reply costs no
+// goroutine switch; a burst of pushes does not stop the reading.
+const (
+	inlineFrames = 4
+	inlineBytes  = 64 << 10
+)
+
+// flush writes queued frames. The mailbox calls it on the goroutine that
+// has just run the actor, after marking the mailbox idle, so writing never
+// holds up the actor. Only the goroutine holding the outbox's writer token
+// writes; another one finding it taken returns at once, and the holder
+// writes what was queued meanwhile before it lets go. On the reader
+// goroutine (inline) the writing is bounded: see inlineFrames.
+func (a *conn) flush(inline bool) {
+	if it, t, gen, ok := a.out.take(); ok {
+		a.writeQueued(inline, it, t, gen)
+	}
+}
+
+// writeQueued writes it, the first item taken, then the rest of the queue,
+// and lets go of the writer token.
+func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
+	frames, bytes := 0, 0
+	for ok := true; ok; it, t, gen, ok = a.out.next() {
+		if inline && (frames >= inlineFrames || bytes >= inlineBytes) {
+			// Writer goroutine: takes over the writer token (and so the queue)
+			// from the reader goroutine; it ends when the queue is empty or a
+			// write fails.
+			go a.writeQueued(false, it, t, gen)
+			return
+		}
+		frames, bytes = frames+1, bytes+len(it.frame.Data)
+		var err error
+		if it.close {
+			err = t.WriteClose(it.code, it.text)
+			if it.final {
+				_ = t.Close()
+			} else if err == nil {
+				a.mb.post(&writeDone{close: true, gen: gen})
+			}
+		} else {
+			switch it.frame.Type {
+			case PingMessage:
+				err = t.WritePing(it.frame.Data)
+			case PongMessage:
+				err = t.WritePong(it.frame.Data)
+			default:
+				err = t.WriteFrame(it.frame)
+				if err == nil {
+					a.cfg.metrics.out(len(it.frame.Data))
+				}
+			}
+		}
+		if errors.Is(err, ErrCloseSent) {
+			// The transport closed the conversation itself (a protocol error
+			// it is answering; the reader reports why): nothing more is sent,
+			// and as far as the close handshake goes, a close frame is out.
+			n := a.out.release(gen)
+			if !it.close {
+				n++
+			}
+			a.cfg.metrics.dropped(n)
+			if it.final {
+				_ = t.Close()
+			} else {
+				a.mb.post(&writeDone{close: true, gen: gen})
+			}
+			return
+		}
+		if err != nil {
+			// A failed write leaves the socket unusable: tell the actor, then
+			// close the socket (which ends the reader). In this order the
+			// actor learns why before the reader reports a closed socket.
+			a.cfg.metrics.dropped(a.out.release(gen))
+			if !it.final {
+				a.mb.post(&writeDone{err: err, gen: gen})
+			}
+			_ = t.Close()
+			return
+		}
+	}
+}
