@@ -290,6 +290,11 @@ func (l *ClientLink) WaitConnected(ctx context.Context) error {
 	default:
 	}
 	select {
+	case <-l.done:
+		return endedError(l.reason)
+	default:
+	}
+	select {
 	case <-up:
 		return nil
 	case <-l.done:

@@ -59,8 +59,12 @@ func (a *conn) onDialResult(m *dialResult) {
 	a.out.attach(m.t, a.gen)
 	a.state = stateOpen
 	a.socketUp()
-	a.link.setConnected(true)
 	a.call(func() error { return a.ch.HandleConnect(&a.ctx, m.resp) })
+	if a.state == stateOpen {
+		// Connected once HandleConnect has run without failing: a
+		// WaitConnected caller never sees a socket that is closing.
+		a.link.setConnected(true)
+	}
 	held := a.held
 	a.held = nil
 	for _, f := range held {

@@ -1,6 +1,7 @@
 package supervision
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -231,7 +232,11 @@ func (s *strategy) HandleFailure(sys *protoactor.ActorSystem, sup protoactor.Sup
 	if log == nil {
 		log = sys.Logger()
 	}
-	log.Info("supervision decision", slog.String("actor", child.Id), slog.String("directive", ev.Directive.String()),
+	level := slog.LevelInfo
+	if ev.Directive == Stop {
+		level = slog.LevelWarn // given up: the actor (a client: its connection) is gone for good
+	}
+	log.Log(context.Background(), level, "supervision decision", slog.String("actor", child.Id), slog.String("directive", ev.Directive.String()),
 		slog.Int("attempt", ev.Attempt), slog.Duration("delay", ev.Delay), slog.String("why", ev.Why), slog.Any("reason", reason))
 	sys.EventStream.Publish(ev)
 

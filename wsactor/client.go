@@ -74,7 +74,11 @@ func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandl
 		return newTransport(c, false, cfg.writeTimeout, cfg.readLimit, cfg.closeTimeout, scan), cr, nil
 	}
 	props, link := connCfg.ClientProps(h, dial)
-	sup := actor.NewSupervisor(sys, cfg.reconnect.Strategy())
+	policy := cfg.reconnect
+	if policy.Logger == nil {
+		policy.Logger = cfg.logger // WithLogger's logger, if any, gets the decisions too
+	}
+	sup := actor.NewSupervisor(sys, policy.Strategy())
 	pid, err := sup.Spawn(props)
 	if err != nil {
 		return nil, err

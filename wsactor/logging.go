@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/protows/protows/actor"
 )
 
 // SystemLogger routes proto.actor's own logging through l, for
@@ -14,8 +16,9 @@ import (
 //
 //	sys := protoactor.NewActorSystem(wsactor.SystemLogger(logger))
 //
-// proto.actor's default logger writes coloured text to stdout whatever it
-// is connected to; l decides the format and the destination. Every record
+// proto.actor's default logger writes coloured text to stderr whatever it
+// is connected to; l decides the format and the destination (nil:
+// slog.Default()). Every record
 // carries the actor system's id (attribute "system"). proto.actor logs a
 // few normal events as errors; SystemLogger gives them their real level:
 //
@@ -24,9 +27,14 @@ import (
 //     down: INFO;
 //   - a health check of a peer that fails because the peer went away (the
 //     cluster provider then drops it): WARN;
-//   - a supervisor restarting a child ("[ACTOR] Recovering"), which protows's
-//     supervision already logs as one line per decision: DEBUG.
+//   - a supervisor restarting a client connection after a disconnect
+//     ("[ACTOR] Recovering"), which protows's supervision already logs as
+//     one line per decision: DEBUG. A restart after any other failure (a
+//     panic in an actor of yours) keeps its level.
 func SystemLogger(l *slog.Logger) protoactor.ConfigOption {
+	if l == nil {
+		l = slog.Default()
+	}
 	return protoactor.WithLoggerFactory(func(sys *protoactor.ActorSystem) *slog.Logger {
 		return slog.New(&systemHandler{h: l.Handler()}).With(slog.String("system", sys.ID))
 	})
@@ -60,6 +68,20 @@ func (s *systemHandler) WithGroup(name string) slog.Handler {
 	return &systemHandler{h: s.h.WithGroup(name)}
 }
 
+// isDisconnect reports whether a record's reason is a client connection's
+// disconnect, which protows's supervision logs itself.
+func isDisconnect(r slog.Record) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "reason" {
+			_, found = a.Value.Any().(*actor.Disconnect)
+			return false
+		}
+		return true
+	})
+	return found
+}
+
 // relevel returns the level a proto.actor record really has, for those
 // it logs at the wrong one.
 func relevel(r slog.Record) (slog.Level, bool) {
@@ -79,7 +101,7 @@ func relevel(r slog.Record) (slog.Level, bool) {
 		return slog.LevelInfo, true
 	case r.Message == "Bad connection to the node health status":
 		return slog.LevelWarn, true
-	case r.Message == "[ACTOR] Recovering":
+	case r.Message == "[ACTOR] Recovering" && isDisconnect(r):
 		return slog.LevelDebug, true
 	}
 	return r.Level, false

@@ -52,7 +52,8 @@ func TestSystemLogger(t *testing.T) {
 	log.Error("EndpointWriter lost connection", slog.Any("error", "rpc error: code = Canceled desc = grpc: the client connection is closing"))
 	log.Error("EndpointWriter lost connection", slog.Any("error", `rpc error: code = Unavailable desc = closing transport due to: connection error: desc = "error reading from server: EOF", received prior goaway: code: NO_ERROR, debug data: "graceful_stop"`))
 	log.Error("EndpointWriter lost connection", slog.Any("error", "rpc error: code = Unavailable desc = connection refused"))
-	log.Info("[ACTOR] Recovering", slog.String("reason", "boom"))
+	log.Info("[ACTOR] Recovering", slog.Any("reason", &actor.Disconnect{}))
+	log.Info("[ACTOR] Recovering", slog.String("reason", "boom")) // a panic in an actor of the user's
 	log.Error("something else")
 
 	var lines []string
@@ -61,7 +62,7 @@ func TestSystemLogger(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	require.Len(t, lines, 6, "the Recovering line is at DEBUG, below the handler's level:\n%s", out.String())
+	require.Len(t, lines, 7, "the client's Recovering line is at DEBUG, below the handler's level:\n%s", out.String())
 	assert.NotContains(t, out.String(), "\x1b[", "colour codes")
 	for _, l := range lines {
 		assert.Contains(t, l, "system="+sys.ID)
@@ -71,7 +72,9 @@ func TestSystemLogger(t *testing.T) {
 	assert.Contains(t, lines[2], "level=INFO msg=\"EndpointWriter lost connection\"")
 	assert.Contains(t, lines[3], "level=INFO msg=\"EndpointWriter lost connection\"", "the peer shut down")
 	assert.Contains(t, lines[4], "level=ERROR msg=\"EndpointWriter lost connection\"", "a link lost for another reason stays an error")
-	assert.Contains(t, lines[5], "level=ERROR msg=\"something else\"")
+	assert.Contains(t, lines[5], "level=INFO msg=\"[ACTOR] Recovering\"")
+	assert.Contains(t, lines[5], "reason=boom")
+	assert.Contains(t, lines[6], "level=ERROR msg=\"something else\"")
 }
 
 // A client that cannot connect logs one line per attempt at INFO: the

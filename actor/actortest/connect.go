@@ -2,6 +2,7 @@ package actortest
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -67,12 +68,27 @@ func Connect(h actor.Handler, r *http.Request, opts ...ConnectOption) (*actor.Co
 	for _, o := range opts {
 		o(&s)
 	}
+	if s.timeout <= 0 {
+		return nil, errors.New("actortest: the handshake timeout must be positive, as wsactor.NewServer requires")
+	}
+	if h == nil {
+		// A server answers a factory that gives no handler with 500.
+		err := errors.New("actortest: Connect needs a handler; a server answers a nil one with 500")
+		return &actor.ConnectResponse{StatusCode: http.StatusInternalServerError, Header: http.Header{}}, err
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
 	hs := handshake.New(ctx, r, s.subprotocols)
 	answered, err := handshake.Connect(ctx, h, hs, nil)
 	if !answered {
 		err = actor.Reject(http.StatusServiceUnavailable, handshake.TimedOut)
+	}
+	if err == nil && hs.Header.Get("Sec-WebSocket-Extensions") != "" {
+		// gorilla refuses it, and the server answers 500.
+		err = errors.New("actortest: Connect set Sec-WebSocket-Extensions, which the upgrader refuses (the server answers 500); use wsactor.WithCompression")
+		w := httptest.NewRecorder()
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		return &actor.ConnectResponse{StatusCode: w.Code, Header: w.Header()}, err
 	}
 	if err != nil {
 		w := httptest.NewRecorder()
