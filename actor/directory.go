@@ -17,6 +17,9 @@ type Directory interface {
 	Join(ctx context.Context, group string, pid *protoactor.PID) error
 	Leave(ctx context.Context, group string, pid *protoactor.PID) error
 	Publish(ctx context.Context, group string, msg any) error
+	PublishFrom(ctx context.Context, group string, from *protoactor.PID, msg any) error
+	Lookup(ctx context.Context, name string) (*protoactor.PID, error)
+	Members(ctx context.Context, group string) ([]*protoactor.PID, error)
 }
 
 // ErrNoDirectory is returned by the Context's registry methods when the
@@ -99,6 +102,40 @@ func (c *Context) Publish(group string, msg any) error {
 	}
 	defer cancel()
 	return d.Publish(ctx, group, msg)
+}
+
+// PublishFrom sends msg to every member of group except this connection,
+// on every node (Phoenix's broadcast_from): what one member of a room says
+// reaches the others.
+func (c *Context) PublishFrom(group string, msg any) error {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return d.PublishFrom(ctx, group, c.a.self, msg)
+}
+
+// Lookup returns the actor registered as name, wherever it runs; an
+// unknown name is an error (registry.ErrNotFound).
+func (c *Context) Lookup(name string) (*protoactor.PID, error) {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	return d.Lookup(ctx, name)
+}
+
+// Members returns the members of group, on every node, in no particular
+// order.
+func (c *Context) Members(group string) ([]*protoactor.PID, error) {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	return d.Members(ctx, group)
 }
 
 // SendTo sends msg to the actor registered as name, wherever it runs; an

@@ -1,6 +1,10 @@
 package actor
 
-import "fmt"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
 
 // MessageType is the kind of a websocket frame, with the RFC 6455 opcode as
 // its value.
@@ -44,6 +48,32 @@ func Text(s string) Frame { return Frame{Type: TextMessage, Data: []byte(s)} }
 
 // Binary returns a binary frame holding b (not copied).
 func Binary(b []byte) Frame { return Frame{Type: BinaryMessage, Data: b} }
+
+// JSON encodes v (encoding/json) as a text frame.
+func JSON(v any) (Frame, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Frame{}, fmt.Errorf("protows: encoding a JSON frame: %w", err)
+	}
+	return Frame{Type: TextMessage, Data: b}, nil
+}
+
+// ErrNotText is returned by [Frame.DecodeJSON] for a frame that is not a
+// text frame.
+var ErrNotText = errors.New("protows: not a text frame")
+
+// DecodeJSON decodes the frame's JSON into v (encoding/json). A binary or
+// control frame is an error (ErrNotText), and so is anything after the
+// JSON value.
+func (f Frame) DecodeJSON(v any) error {
+	if f.Type != TextMessage {
+		return fmt.Errorf("%w: %s", ErrNotText, f.Type)
+	}
+	if err := json.Unmarshal(f.Data, v); err != nil {
+		return fmt.Errorf("protows: decoding a JSON frame: %w", err)
+	}
+	return nil
+}
 
 // IsData reports whether f is a text or binary frame.
 func (f Frame) IsData() bool { return f.Type == TextMessage || f.Type == BinaryMessage }

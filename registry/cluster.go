@@ -294,7 +294,7 @@ func (r *Cluster) Lookup(ctx context.Context, name string) (*protoactor.PID, err
 	if pid := r.dir.holder(name); pid != nil {
 		return pid, nil
 	}
-	return nil, ErrNotFound
+	return nil, notFound(name)
 }
 
 // SendTo sends msg to the holder of name, wherever it runs, without
@@ -306,7 +306,7 @@ func (r *Cluster) SendTo(ctx context.Context, name string, msg any) error {
 	}
 	pid := r.dir.holder(name)
 	if pid == nil {
-		return ErrNotFound
+		return notFound(name)
 	}
 	if pid.Address == r.self {
 		r.sys.Root.Send(pid, msg)
@@ -339,6 +339,15 @@ func (r *Cluster) envelope(msg any) (*registrypb.Envelope, int64, error) {
 // [ErrBacklog] names the members it was not sent to, while the others
 // have it.
 func (r *Cluster) Publish(ctx context.Context, group string, msg any) error {
+	return r.publish(group, nil, msg)
+}
+
+// PublishFrom sends msg to every member of group except from, as Publish.
+func (r *Cluster) PublishFrom(ctx context.Context, group string, from *protoactor.PID, msg any) error {
+	return r.publish(group, from, msg)
+}
+
+func (r *Cluster) publish(group string, from *protoactor.PID, msg any) error {
 	if err := sendable(msg); err != nil {
 		return err
 	}
@@ -353,11 +362,17 @@ func (r *Cluster) Publish(ctx context.Context, group string, msg any) error {
 		size += int64(len(group))
 	}
 	for _, pid := range local {
-		r.sys.Root.Send(pid, msg)
+		if from == nil || !pid.Equal(from) {
+			r.sys.Root.Send(pid, msg)
+		}
 	}
 	var errs []error
 	for _, addr := range remote {
-		if err := r.deliver(addr, &registrypb.Publish{Group: group, Msg: env}, size); err != nil {
+		p := &registrypb.Publish{Group: group, Msg: env}
+		if from != nil && from.Address == addr {
+			p.Except = from.Id
+		}
+		if err := r.deliver(addr, p, size); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -106,6 +106,11 @@ func (l *Local) Publish(ctx context.Context, group string, msg any) error {
 	return l.call(ctx, &request{op: opPublish, name: group, msg: msg}).err
 }
 
+// PublishFrom sends msg to every member of group except from.
+func (l *Local) PublishFrom(ctx context.Context, group string, from *protoactor.PID, msg any) error {
+	return l.call(ctx, &request{op: opPublish, name: group, pid: from, msg: msg}).err
+}
+
 // Members returns the members of group, in no particular order.
 func (l *Local) Members(ctx context.Context, group string) ([]*protoactor.PID, error) {
 	res := l.call(ctx, &request{op: opMembers, name: group})
@@ -172,11 +177,11 @@ func (t *tables) handle(ctx protoactor.Context, r *request) response {
 		if owner, ok := t.names[r.name]; ok {
 			return response{pid: owner}
 		}
-		return response{err: ErrNotFound}
+		return response{err: notFound(r.name)}
 	case opSendTo:
 		owner, ok := t.names[r.name]
 		if !ok {
-			return response{err: ErrNotFound}
+			return response{err: notFound(r.name)}
 		}
 		ctx.Send(owner, r.msg)
 		return response{}
@@ -189,7 +194,9 @@ func (t *tables) handle(ctx protoactor.Context, r *request) response {
 	case opPublish:
 		if g, ok := t.groups[r.name]; ok {
 			for _, pid := range g.members {
-				ctx.Send(pid, r.msg)
+				if r.pid == nil || !pid.Equal(r.pid) { // r.pid: PublishFrom's sender
+					ctx.Send(pid, r.msg)
+				}
 			}
 		}
 		return response{}

@@ -86,7 +86,9 @@ func TestNames(t *testing.T) {
 
 	require.NoError(t, r.SendTo(ctx, "alice", "hi"))
 	assert.Equal(t, "hi", alice.next(t))
-	assert.ErrorIs(t, r.SendTo(ctx, "carol", "hi"), registry.ErrNotFound)
+	err = r.SendTo(ctx, "carol", "hi")
+	assert.ErrorIs(t, err, registry.ErrNotFound)
+	assert.EqualError(t, err, `protows: no such name "carol"`, "the error names the name")
 	_, err = r.Lookup(ctx, "carol")
 	assert.ErrorIs(t, err, registry.ErrNotFound)
 	assert.Error(t, r.Register(ctx, "", alice.pid))

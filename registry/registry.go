@@ -13,7 +13,8 @@ import (
 
 // Errors, compared with errors.Is.
 var (
-	// ErrNotFound: no actor holds the name.
+	// ErrNotFound: no actor holds the name. The error returned names it
+	// (protows: no such name "alice"); compare with errors.Is.
 	ErrNotFound = errors.New("protows: no such name")
 	// ErrNameTaken: the name is held by another actor and the registry
 	// rejects newcomers.
@@ -72,6 +73,9 @@ type Registry interface {
 	// Publish sends msg to every member of group. Messages published by one
 	// caller reach each member in the order they were published.
 	Publish(ctx context.Context, group string, msg any) error
+	// PublishFrom sends msg to every member of group except from (Phoenix's
+	// broadcast_from: a connection tells the others in its room).
+	PublishFrom(ctx context.Context, group string, from *protoactor.PID, msg any) error
 	// Members returns the members of group.
 	Members(ctx context.Context, group string) ([]*protoactor.PID, error)
 }
@@ -198,3 +202,6 @@ func (l ledger) of(ctx protoactor.Context, pid *protoactor.PID) *holdings {
 	}
 	return h
 }
+
+// notFound is ErrNotFound for name.
+func notFound(name string) error { return fmt.Errorf("%w %q", ErrNotFound, name) }

@@ -328,7 +328,9 @@ func (n *replica) onPublish(ctx protoactor.Context, m *registrypb.Publish) {
 	}
 	local, _ := n.dir.route(m.GetGroup(), n.r.self)
 	for _, pid := range local {
-		ctx.Send(pid, msg)
+		if pid.Id != m.GetExcept() || m.GetExcept() == "" {
+			ctx.Send(pid, msg)
+		}
 	}
 }
 
