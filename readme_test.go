@@ -9,13 +9,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/protows/protows/internal/syncbuf"
 )
 
 // TestReadmeCodeCompiles vets every Go block of the README that is a whole
@@ -74,25 +75,8 @@ func readmePrograms(t *testing.T) []string {
 type readmeProgram struct {
 	addr   string
 	cmd    *exec.Cmd
-	stdout *syncBuffer
+	stdout *syncbuf.Buffer
 	exited chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // runReadmeProgram builds code with 127.0.0.1:8080 replaced by addr (a
@@ -112,7 +96,7 @@ func runReadmeProgram(t *testing.T, code, addr string) *readmeProgram {
 	bin := filepath.Join(t.TempDir(), "prog")
 	out, err := exec.Command("go", "build", "-o", bin, "./"+dir).CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	p := &readmeProgram{addr: addr, cmd: exec.Command(bin), stdout: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &readmeProgram{addr: addr, cmd: exec.Command(bin), stdout: &syncbuf.Buffer{}, exited: make(chan error, 1)}
 	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = p.stdout
 	require.NoError(t, p.cmd.Start())

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/syncbuf"
 	"github.com/protows/protows/wsactor"
 )
 
@@ -28,7 +29,7 @@ func (panicky) Receive(c protoactor.Context) {
 // SystemLogger demotes "[ACTOR] Recovering" only for client connections:
 // for a user's own actor it is the only line that reports a panic.
 func TestSystemLoggerKeepsUserActorPanics(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	sys := protoactor.NewActorSystem(wsactor.SystemLogger(logger))
 	pid := sys.Root.Spawn(protoactor.PropsFromProducer(func() protoactor.Actor { return panicky{} }))
@@ -41,7 +42,7 @@ func TestSystemLoggerKeepsUserActorPanics(t *testing.T) {
 
 // A client that gives up for good after a 401 says so at WARN.
 func TestTerminal401LoggedAtWarn(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sys := protoactor.NewActorSystem(wsactor.SystemLogger(logger))
 	t.Cleanup(sys.Shutdown)
@@ -93,7 +94,7 @@ func TestWaitConnectedEndedAndCancelled(t *testing.T) {
 
 // WithLogger's logger gets the client's reconnect decisions, with why.
 func TestWithLoggerGetsReconnectDecisions(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	sys := newSystem(t)
 	ev := decisions(t, sys)

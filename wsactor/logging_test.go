@@ -1,12 +1,10 @@
 package wsactor_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,33 +13,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/syncbuf"
 	"github.com/protows/protows/supervision"
 	"github.com/protows/protows/wsactor"
 )
-
-// lockedBuffer is a bytes.Buffer that actors may write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // proto.actor's logging goes through the user's logger, with the system's
 // id, without colour codes, and with proto.actor's normal events at their
 // real level.
 func TestSystemLogger(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	sys := protoactor.NewActorSystem(wsactor.SystemLogger(logger))
 	t.Cleanup(sys.Shutdown)
@@ -80,7 +61,7 @@ func TestSystemLogger(t *testing.T) {
 // A client that cannot connect logs one line per attempt at INFO: the
 // supervision decision, with the reason.
 func TestReconnectAttemptIsOneLine(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	sys := protoactor.NewActorSystem(wsactor.SystemLogger(logger))
 	t.Cleanup(sys.Shutdown)

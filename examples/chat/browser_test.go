@@ -1,17 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os/exec"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/protows/protows/internal/syncbuf"
 )
 
 // findBrowser returns the path of a Chromium or Chrome binary, or skips
@@ -26,24 +26,6 @@ func findBrowser(t *testing.T) string {
 	t.Skip("no chromium, chromium-browser or google-chrome in PATH; " +
 		"to run this browser test, install one (Debian/Ubuntu: apt-get install chromium)")
 	return ""
-}
-
-// syncBuffer collects the browser's output for the log of a failed test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // jsString quotes s as a JavaScript string literal.
@@ -77,7 +59,7 @@ func TestBrowserChat(t *testing.T) {
 	// from it, so the browser dies with it at the latest.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	profile := t.TempDir() // removed after the cleanup below has run
-	var output syncBuffer
+	var output syncbuf.Buffer
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser),
 		chromedp.Headless,
