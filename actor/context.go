@@ -10,7 +10,8 @@ import (
 )
 
 // Context is what a callback reaches its connection through: push frames,
-// close, talk to other actors, schedule messages to itself, log. It is valid
+// close, talk to other actors, schedule messages to itself, log, and, with
+// a registry ([WithDirectory]), names and groups. It is valid
 // only during the callback it was passed to; never keep it or use it from
 // another goroutine (send the connection's PID a message instead).
 type Context struct {

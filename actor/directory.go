@@ -34,8 +34,9 @@ type CloseRequest struct {
 	Reason string
 }
 
-// WithDirectory gives connections a registry for Context.Register, Join,
-// Leave, Publish and SendTo, each bounded by timeout (0: 5 s).
+// WithDirectory gives connections a registry for the Context's Register,
+// Unregister, Join, Leave, SendTo, Publish, PublishFrom, Lookup and
+// Members, each call bounded by timeout (0: 5 s).
 func WithDirectory(d Directory, timeout time.Duration) Option {
 	return func(c *Config) {
 		c.dir = d

@@ -1,6 +1,7 @@
 package actor_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -23,10 +24,44 @@ func TestJSONFrames(t *testing.T) {
 	assert.Equal(t, move{1, 2}, got)
 
 	_, err = actor.JSON(make(chan int))
-	assert.ErrorContains(t, err, "encoding a JSON frame")
-	assert.ErrorIs(t, actor.Binary([]byte(`{}`)).DecodeJSON(&got), actor.ErrNotText)
-	assert.ErrorContains(t, actor.Text(`{"X":`).DecodeJSON(&got), "decoding a JSON frame")
-	assert.Error(t, actor.Text(`{"X":1} {"X":2}`).DecodeJSON(&got), "anything after the value")
+	assert.ErrorContains(t, err, "protows: encoding a JSON frame")
+	var ute *json.UnsupportedTypeError
+	assert.ErrorAs(t, err, &ute, "encoding/json's error is wrapped")
+}
+
+func TestDecodeJSONErrors(t *testing.T) {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	for _, tc := range []struct {
+		name string
+		f    actor.Frame
+		is   error // errors.Is, or nil
+		as   any   // errors.As target, or nil
+		text string
+	}{
+		{"binary", actor.Binary([]byte(`{"X":1}`)), actor.ErrNotText, nil, "protows: not a text frame: binary"},
+		{"ping", actor.Frame{Type: actor.PingMessage, Data: []byte(`{}`)}, actor.ErrNotText, nil, "protows: not a text frame: ping"},
+		{"cut short", actor.Text(`{"X":`), nil, nil, "protows: decoding a JSON frame: unexpected end of JSON input"},
+		{"not JSON", actor.Text(`hello`), nil, &syntax, "protows: decoding a JSON frame: invalid character"},
+		{"two values", actor.Text(`{"X":1} {"X":2}`), nil, &syntax, "after top-level value"},
+		{"wrong type", actor.Text(`{"X":"one"}`), nil, &typ, "protows: decoding a JSON frame: json: cannot unmarshal"},
+		{"empty", actor.Text(``), nil, nil, "protows: decoding a JSON frame: unexpected end of JSON input"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var v struct{ X int }
+			err := tc.f.DecodeJSON(&v)
+			require.Error(t, err)
+			assert.ErrorContains(t, err, tc.text)
+			if tc.is != nil {
+				assert.ErrorIs(t, err, tc.is)
+			} else {
+				assert.NotErrorIs(t, err, actor.ErrNotText)
+			}
+			if tc.as != nil {
+				assert.ErrorAs(t, err, tc.as)
+			}
+		})
+	}
 }
 
 // A handler reads and writes JSON messages.

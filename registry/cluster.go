@@ -342,7 +342,10 @@ func (r *Cluster) Publish(ctx context.Context, group string, msg any) error {
 	return r.publish(group, nil, msg)
 }
 
-// PublishFrom sends msg to every member of group except from, as Publish.
+// PublishFrom sends msg to every member of group except from, as Publish
+// does, and shares its order: a caller's Publish and PublishFrom calls
+// reach each member in the order they were made. from may run on any
+// member.
 func (r *Cluster) PublishFrom(ctx context.Context, group string, from *protoactor.PID, msg any) error {
 	return r.publish(group, from, msg)
 }
@@ -368,11 +371,14 @@ func (r *Cluster) publish(group string, from *protoactor.PID, msg any) error {
 	}
 	var errs []error
 	for _, addr := range remote {
-		p := &registrypb.Publish{Group: group, Msg: env}
+		p, n := &registrypb.Publish{Group: group, Msg: env}, size
 		if from != nil && from.Address == addr {
+			// Only the member from runs on can leave it out; the others
+			// need not know.
 			p.Except = from.Id
+			n += int64(len(from.Id))
 		}
-		if err := r.deliver(addr, p, size); err != nil {
+		if err := r.deliver(addr, p, n); err != nil {
 			errs = append(errs, err)
 		}
 	}

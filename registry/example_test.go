@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 
@@ -39,4 +41,44 @@ func ExampleLocal() {
 	// hello, alice
 	// hello, lobby
 	// true
+}
+
+// A member of a group tells the others: PublishFrom leaves the sender out.
+func ExampleLocal_PublishFrom() {
+	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	defer sys.Shutdown()
+	reg, _ := registry.NewLocal(sys)
+	defer reg.Stop()
+	ctx := context.Background()
+
+	got := make(chan string, 10)
+	spawn := func(name string) *protoactor.PID {
+		return sys.Root.Spawn(protoactor.PropsFromFunc(func(c protoactor.Context) {
+			if s, ok := c.Message().(string); ok {
+				got <- name + " got " + s
+			}
+		}))
+	}
+	alice, bob, carol := spawn("alice"), spawn("bob"), spawn("carol")
+	for _, pid := range []*protoactor.PID{alice, bob, carol} {
+		_ = reg.Join(ctx, "room", pid)
+	}
+
+	_ = reg.PublishFrom(ctx, "room", alice, "alice: hi")
+	_ = reg.Publish(ctx, "room", "bye")
+	// Had alice got her own message, it would be among these five.
+	lines := make([]string, 5)
+	for i := range lines {
+		lines[i] = <-got
+	}
+	sort.Strings(lines)
+	fmt.Println(strings.Join(lines, "\n"))
+	// Output:
+	// alice got bye
+	// bob got alice: hi
+	// bob got bye
+	// carol got alice: hi
+	// carol got bye
 }

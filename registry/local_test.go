@@ -43,15 +43,25 @@ type inbox struct {
 	msgs chan any
 }
 
-func newInbox(t testing.TB, sys *protoactor.ActorSystem) *inbox {
+func newInbox(t testing.TB, sys *protoactor.ActorSystem) *inbox { return newInboxNamed(t, sys, "") }
+
+// newInboxNamed spawns an inbox with the id name ("": one made up).
+func newInboxNamed(t testing.TB, sys *protoactor.ActorSystem, name string) *inbox {
 	in := &inbox{msgs: make(chan any, 10000)}
-	in.pid = sys.Root.Spawn(protoactor.PropsFromFunc(func(ctx protoactor.Context) {
+	props := protoactor.PropsFromFunc(func(ctx protoactor.Context) {
 		switch ctx.Message().(type) {
 		case *protoactor.Started, *protoactor.Stopping, *protoactor.Stopped:
 		default:
 			in.msgs <- ctx.Message()
 		}
-	}))
+	})
+	if name == "" {
+		in.pid = sys.Root.Spawn(props)
+	} else {
+		var err error
+		in.pid, err = sys.Root.SpawnNamed(props, name)
+		require.NoError(t, err)
+	}
 	t.Cleanup(func() { _ = sys.Root.StopFuture(in.pid).Wait() })
 	return in
 }
