@@ -49,7 +49,8 @@ func Text(s string) Frame { return Frame{Type: TextMessage, Data: []byte(s)} }
 // Binary returns a binary frame holding b (not copied).
 func Binary(b []byte) Frame { return Frame{Type: BinaryMessage, Data: b} }
 
-// JSON encodes v (encoding/json) as a text frame.
+// JSON encodes v (encoding/json, which escapes <, > and & in strings) as a
+// text frame.
 func JSON(v any) (Frame, error) {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -365,7 +365,7 @@ func (r *Cluster) publish(group string, from *protoactor.PID, msg any) error {
 		size += int64(len(group))
 	}
 	for _, pid := range local {
-		if from == nil || !pid.Equal(from) {
+		if from == nil || keyOf(pid) != keyOf(from) {
 			r.sys.Root.Send(pid, msg)
 		}
 	}

@@ -194,7 +194,7 @@ func (t *tables) handle(ctx protoactor.Context, r *request) response {
 	case opPublish:
 		if g, ok := t.groups[r.name]; ok {
 			for _, pid := range g.members {
-				if r.pid == nil || !pid.Equal(r.pid) { // r.pid: PublishFrom's sender
+				if r.pid == nil || keyOf(pid) != keyOf(r.pid) { // r.pid: PublishFrom's sender
 					ctx.Send(pid, r.msg)
 				}
 			}

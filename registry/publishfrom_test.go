@@ -49,6 +49,9 @@ func TestPublishFrom(t *testing.T) {
 		{"not a member", outsider.pid, []bool{true, true}},
 		{"nil", nil, []bool{true, true}},
 		{"the same id on another node", protoactor.NewPID("elsewhere:1", a.pid.Id), []bool{true, true}},
+		// A PID that went through proto.actor's remote may carry a request
+		// id: it is still the same actor.
+		{"a member, with a request id", &protoactor.PID{Address: a.pid.Address, Id: a.pid.Id, RequestId: 7}, []bool{false, true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			expectPublishFrom(t, r, tc.from, tc.name, []*inbox{a, b}, tc.want)

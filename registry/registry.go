@@ -74,7 +74,10 @@ type Registry interface {
 	// caller reach each member in the order they were published.
 	Publish(ctx context.Context, group string, msg any) error
 	// PublishFrom sends msg to every member of group except from (Phoenix's
-	// broadcast_from: a connection tells the others in its room).
+	// broadcast_from: a connection tells the others in its room). from is
+	// matched by address and id, may run on any member, and may be nil
+	// (then it is Publish); a caller's Publish and PublishFrom reach each
+	// member in the order they were made.
 	PublishFrom(ctx context.Context, group string, from *protoactor.PID, msg any) error
 	// Members returns the members of group.
 	Members(ctx context.Context, group string) ([]*protoactor.PID, error)
