@@ -3,6 +3,7 @@ package wsactor_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
@@ -59,7 +60,13 @@ func TestMetrics(t *testing.T) {
 	readClose(t, a)
 	ev.reason(t)
 
-	got := sums(t, reader)
+	// An echo is counted once its write returns, which may be a moment
+	// after the client has read it.
+	var got map[string]int64
+	require.Eventually(t, func() bool {
+		got = sums(t, reader)
+		return got["protows.messages.out"] >= 6
+	}, wait, time.Millisecond)
 	assert.Equal(t, int64(1), got["protows.connections.open"])
 	assert.Equal(t, int64(6), got["protows.messages.in"])
 	assert.Equal(t, int64(6), got["protows.messages.out"])
