@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,7 +159,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, err)
 		return
 	}
-	header := handshake.AcceptHeader(hs)
+	header, err := handshake.AcceptHeader(hs)
+	if err != nil {
+		s.release()
+		s.reject(w, r, err)
+		return
+	}
 	scan := newFrameScan()
 	wc, err := s.up.Upgrade(scanningWriter{ResponseWriter: w, scan: scan}, r, header)
 	if err != nil {
@@ -196,13 +200,7 @@ func (s *Server) handler() (h actor.Handler, err error) {
 		}
 	}()
 	h = s.newHandler()
-	if h == nil {
-		return nil, errors.New("the handler factory given to wsactor.NewServer returned nil")
-	}
-	if v := reflect.ValueOf(h); v.Kind() == reflect.Pointer && v.IsNil() {
-		return nil, fmt.Errorf("the handler factory given to wsactor.NewServer returned a nil %T", h)
-	}
-	return h, nil
+	return h, handshake.CheckHandler(h)
 }
 
 // reserve takes a place under the connection limit, if there is one free.

@@ -3,6 +3,7 @@ package actortest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -71,10 +72,8 @@ func Connect(h actor.Handler, r *http.Request, opts ...ConnectOption) (*actor.Co
 	if s.timeout <= 0 {
 		return nil, errors.New("actortest: the handshake timeout must be positive, as wsactor.NewServer requires")
 	}
-	if h == nil {
-		// A server answers a factory that gives no handler with 500.
-		err := errors.New("actortest: Connect needs a handler; a server answers a nil one with 500")
-		return &actor.ConnectResponse{StatusCode: http.StatusInternalServerError, Header: http.Header{}}, err
+	if err := handshake.CheckHandler(h); err != nil {
+		return &actor.ConnectResponse{StatusCode: http.StatusInternalServerError, Header: http.Header{}}, fmt.Errorf("actortest: %w (a server answers 500)", err)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
@@ -83,12 +82,9 @@ func Connect(h actor.Handler, r *http.Request, opts ...ConnectOption) (*actor.Co
 	if !answered {
 		err = actor.Reject(http.StatusServiceUnavailable, handshake.TimedOut)
 	}
-	if err == nil && hs.Header.Get("Sec-WebSocket-Extensions") != "" {
-		// gorilla refuses it, and the server answers 500.
-		err = errors.New("actortest: Connect set Sec-WebSocket-Extensions, which the upgrader refuses (the server answers 500); use wsactor.WithCompression")
-		w := httptest.NewRecorder()
-		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-		return &actor.ConnectResponse{StatusCode: w.Code, Header: w.Header()}, err
+	var header http.Header
+	if err == nil {
+		header, err = handshake.AcceptHeader(hs)
 	}
 	if err != nil {
 		w := httptest.NewRecorder()
@@ -97,7 +93,7 @@ func Connect(h actor.Handler, r *http.Request, opts ...ConnectOption) (*actor.Co
 	}
 	return &actor.ConnectResponse{
 		StatusCode:  http.StatusSwitchingProtocols,
-		Header:      handshake.AcceptHeader(hs),
+		Header:      header,
 		Subprotocol: hs.Subprotocol(),
 	}, nil
 }

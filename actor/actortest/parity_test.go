@@ -22,7 +22,7 @@ func (extHeader) Connect(h *actor.Handshake) error {
 	return nil
 }
 
-// Server: 500 (gorilla refuses the header). actortest.Connect: 101.
+// A Sec-WebSocket-Extensions header set by Connect: 500 from both.
 func TestConnectParityExtensionsHeader(t *testing.T) {
 	got, err := actortest.Connect(extHeader{}, httptest.NewRequest(http.MethodGet, "/ws", nil))
 	require.NotNil(t, got)
@@ -36,7 +36,7 @@ func TestConnectParityExtensionsHeader(t *testing.T) {
 	assert.Equal(t, resp.StatusCode, got.StatusCode, "err %v", err)
 }
 
-// Server: 500 for a nil handler. actortest.Connect: 101, nil error.
+// A nil handler: 500 from both.
 func TestConnectParityNilHandler(t *testing.T) {
 	got, err := actortest.Connect(nil, httptest.NewRequest(http.MethodGet, "/ws", nil))
 	assert.Error(t, err)

@@ -6,7 +6,9 @@ package handshake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"slices"
 
@@ -84,14 +86,32 @@ func call(c actor.Connector, hs *actor.Handshake) (err error) {
 	return c.Connect(hs)
 }
 
+// CheckHandler reports a handler a server cannot run: nil, or a nil
+// pointer (a factory's bug, answered 500).
+func CheckHandler(h actor.Handler) error {
+	if h == nil {
+		return errors.New("the handler factory returned nil")
+	}
+	if v := reflect.ValueOf(h); v.Kind() == reflect.Pointer && v.IsNil() {
+		return fmt.Errorf("the handler factory returned a nil %T", h)
+	}
+	return nil
+}
+
 // AcceptHeader returns the headers of the 101 response besides those the
-// websocket upgrade itself sets: Connect's, and the chosen subprotocol.
-func AcceptHeader(hs *actor.Handshake) http.Header {
+// websocket upgrade itself sets: Connect's, and the chosen subprotocol. A
+// Sec-WebSocket-Extensions header set by Connect is an error (the upgrader
+// refuses it; compression is negotiated by wsactor.WithCompression), to
+// be answered 500.
+func AcceptHeader(hs *actor.Handshake) (http.Header, error) {
 	header := hs.Header
+	if header.Get("Sec-WebSocket-Extensions") != "" {
+		return nil, errors.New("Connect set Sec-WebSocket-Extensions, which the upgrader refuses; use wsactor.WithCompression")
+	}
 	if p := hs.Subprotocol(); p != "" {
 		header.Set("Sec-WebSocket-Protocol", p)
 	}
-	return header
+	return header, nil
 }
 
 // Reject answers the rejection err on w: a *actor.RejectError with a
