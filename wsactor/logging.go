@@ -68,41 +68,40 @@ func (s *systemHandler) WithGroup(name string) slog.Handler {
 	return &systemHandler{h: s.h.WithGroup(name)}
 }
 
-// isDisconnect reports whether a record's reason is a client connection's
-// disconnect, which protows's supervision logs itself.
-func isDisconnect(r slog.Record) bool {
-	found := false
+// attr returns the value of a record's attribute key, or nil.
+func attr(r slog.Record, key string) any {
+	var v any
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "reason" {
-			_, found = a.Value.Any().(*actor.Disconnect)
+		if a.Key == key {
+			v = a.Value.Any()
 			return false
 		}
 		return true
 	})
-	return found
+	return v
 }
 
 // relevel returns the level a proto.actor record really has, for those
-// it logs at the wrong one.
+// it logs at the wrong one. Only these messages' attributes are read.
 func relevel(r slog.Record) (slog.Level, bool) {
-	errText := ""
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "error" {
-			errText = fmt.Sprint(a.Value.Any())
-			return false
+	errText := func() string { return fmt.Sprint(attr(r, "error")) }
+	switch r.Message {
+	case "Automanaged server stopping..!":
+		if strings.Contains(errText(), "Server closed") {
+			return slog.LevelInfo, true
 		}
-		return true
-	})
-	switch {
-	case r.Message == "Automanaged server stopping..!" && strings.Contains(errText, "Server closed"):
-		return slog.LevelInfo, true
-	case r.Message == "EndpointWriter lost connection" &&
-		(strings.Contains(errText, "the client connection is closing") || strings.Contains(errText, "graceful_stop")):
-		return slog.LevelInfo, true
-	case r.Message == "Bad connection to the node health status":
+	case "EndpointWriter lost connection":
+		if e := errText(); strings.Contains(e, "the client connection is closing") || strings.Contains(e, "graceful_stop") {
+			return slog.LevelInfo, true
+		}
+	case "Bad connection to the node health status":
 		return slog.LevelWarn, true
-	case r.Message == "[ACTOR] Recovering" && isDisconnect(r):
-		return slog.LevelDebug, true
+	case "[ACTOR] Recovering":
+		// A client connection's disconnect, which protows's supervision
+		// logs itself; any other failure keeps its level.
+		if _, ok := attr(r, "reason").(*actor.Disconnect); ok {
+			return slog.LevelDebug, true
+		}
 	}
 	return r.Level, false
 }
