@@ -11,11 +11,11 @@
 //
 // The packages:
 //
-//   - [github.com/protows/protows/actor]: the connection actor, the
-//     [actor.Handler] contract, [actor.Context], frames, close codes and
-//     reasons. It depends on a small [actor.Transport], not on a websocket
-//     library, and [github.com/protows/protows/actor/actortest] drives a
-//     handler in memory for unit tests.
+//   - [github.com/protows/protows/actor]: what a handler is written
+//     against: the [actor.Handler] contract, [actor.Context], frames, close
+//     codes and reasons. It depends on no websocket library, and
+//     [github.com/protows/protows/actor/actortest] drives a handler in
+//     memory for unit tests.
 //   - [github.com/protows/protows/wsactor]: the server, an http.Handler that
 //     authenticates the handshake, upgrades with gorilla/websocket and spawns
 //     one actor per connection under a per-server supervisor; and clients,

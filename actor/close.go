@@ -132,8 +132,10 @@ var (
 	ErrCloseTimeout = errors.New("protows: peer did not complete the close handshake in time")
 )
 
-// ProtocolError is returned by a [Transport]'s ReadLoop when the peer broke
-// the protocol; the transport has already sent a close frame with Code.
+// ProtocolError is why a connection ended when the peer broke the
+// protocol (a bad frame, invalid UTF-8 in a text message, a message over the
+// read limit); a close frame with Code has been sent. Terminate's
+// [Reason] carries it as Err.
 type ProtocolError struct {
 	Code CloseCode
 	Err  error

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/protows/protows/supervision"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -50,7 +52,7 @@ func TestDialErrorExcerptIsShort(t *testing.T) {
 
 func TestDialErrorUnwraps(t *testing.T) {
 	cause := errors.New("bad handshake")
-	d := &actor.Disconnect{Reason: actor.Reason{Kind: actor.ReasonError, Code: actor.CloseAbnormal,
+	d := &supervision.Disconnect{Reason: actor.Reason{Kind: actor.ReasonError, Code: actor.CloseAbnormal,
 		Err: &actor.DialError{StatusCode: 401, Err: cause}}}
 	var err error = fmt.Errorf("wrapped: %w", d)
 	var de *actor.DialError

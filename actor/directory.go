@@ -3,7 +3,6 @@ package actor
 import (
 	"context"
 	"errors"
-	"time"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 )
@@ -23,8 +22,16 @@ type Directory interface {
 }
 
 // ErrNoDirectory is returned by the Context's registry methods when the
-// connection has none (see [WithDirectory]).
+// connection has none (see wsactor.WithRegistry).
 var ErrNoDirectory = errors.New("protows: no registry configured for this connection")
+
+// Shutdown asks a connection actor to close with Code and Reason, as a
+// server does when it shuts down; Terminate sees ReasonShutdown. Any actor
+// may send it to a connection's PID.
+type Shutdown struct {
+	Code   CloseCode
+	Reason string
+}
 
 // CloseRequest asks a connection to close with Code and Reason, as if its
 // handler had called Close (ReasonNormal). A registry sends it to the
@@ -34,22 +41,12 @@ type CloseRequest struct {
 	Reason string
 }
 
-// WithDirectory gives connections a registry for the Context's Register,
-// Unregister, Join, Leave, SendTo, Publish, PublishFrom, Lookup and
-// Members, each call bounded by timeout (0: 5 s).
-func WithDirectory(d Directory, timeout time.Duration) Option {
-	return func(c *Config) {
-		c.dir = d
-		c.dirTimeout = timeout
-	}
-}
-
 func (c *Context) dir() (Directory, context.Context, context.CancelFunc, error) {
-	d := c.a.cfg.dir
+	d, timeout := c.rt.Directory()
 	if d == nil {
 		return nil, nil, nil, ErrNoDirectory
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.a.cfg.dirTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	return d, ctx, cancel, nil
 }
 
@@ -61,7 +58,7 @@ func (c *Context) Register(name string) error {
 		return err
 	}
 	defer cancel()
-	return d.Register(ctx, name, c.a.self)
+	return d.Register(ctx, name, c.rt.Self())
 }
 
 // Unregister releases a name this connection holds.
@@ -71,7 +68,7 @@ func (c *Context) Unregister(name string) error {
 		return err
 	}
 	defer cancel()
-	return d.Unregister(ctx, name, c.a.self)
+	return d.Unregister(ctx, name, c.rt.Self())
 }
 
 // Join adds this connection to group; it leaves when it ends.
@@ -81,7 +78,7 @@ func (c *Context) Join(group string) error {
 		return err
 	}
 	defer cancel()
-	return d.Join(ctx, group, c.a.self)
+	return d.Join(ctx, group, c.rt.Self())
 }
 
 // Leave removes this connection from group.
@@ -91,7 +88,7 @@ func (c *Context) Leave(group string) error {
 		return err
 	}
 	defer cancel()
-	return d.Leave(ctx, group, c.a.self)
+	return d.Leave(ctx, group, c.rt.Self())
 }
 
 // Publish sends msg to every member of group, this connection included if
@@ -114,7 +111,7 @@ func (c *Context) PublishFrom(group string, msg any) error {
 		return err
 	}
 	defer cancel()
-	return d.PublishFrom(ctx, group, c.a.self, msg)
+	return d.PublishFrom(ctx, group, c.rt.Self(), msg)
 }
 
 // Lookup returns the actor registered as name, wherever it runs; an

@@ -1,7 +1,9 @@
-// Package actor is the connection actor: the [Handler] contract a
-// websocket connection's behaviour implements, the [Context] its callbacks
-// act through, and the proto.actor actor that maps socket events and
-// actor messages to those callbacks.
+// Package actor is what a websocket connection's behaviour is written
+// against: the [Handler] contract (and [ClientHandler] for dialled
+// connections), the [Context] its callbacks act through, frames, close
+// codes and the [Reason] a connection ended with. Package wsactor runs
+// handlers as proto.actor actors, one per connection, that map socket
+// events and actor messages to these callbacks.
 //
 // # The callbacks
 //
@@ -19,7 +21,7 @@
 // # How a connection runs
 //
 // Each connection has one reader goroutine, which reads whole messages
-// from the [Transport] and posts them to the actor's mailbox. When the
+// from the socket and posts them to the actor's mailbox. When the
 // mailbox is idle the reader runs the actor on its own stack, so a message
 // from the peer costs no goroutine switch. The actor never writes to the
 // socket inside Receive: [Context.Push] queues a frame, and the goroutine
@@ -29,8 +31,8 @@
 // with the actor. A peer that reads slowly therefore never blocks the actor
 // or the actors sending to it. What waits for the peer, queued frames and
 // unhandled messages from other actors, is bounded in bytes
-// ([WithOutboundLimit]); a full backlog closes the connection with 1013
-// unless another [OverflowPolicy] is chosen.
+// (wsactor.WithOutboundLimit); a full backlog closes the connection with
+// 1013 unless another overflow policy is chosen (wsactor.WithOverflowPolicy).
 //
 // Closing follows RFC 6455: the close frame goes out after the frames
 // already queued, nothing pushed later is sent, the peer's close is awaited

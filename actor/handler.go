@@ -84,13 +84,6 @@ type Handshake struct {
 	subprotocol string
 }
 
-// NewHandshake returns the handshake for r, whose client offered the
-// subprotocols in offered. ctx bounds the handshake; servers build one per
-// request, tests may build their own.
-func NewHandshake(ctx context.Context, r *http.Request, offered []string) *Handshake {
-	return &Handshake{Request: r, Header: http.Header{}, ctx: ctx, offered: offered}
-}
-
 // Context is cancelled when the handshake times out or the client goes away.
 func (h *Handshake) Context() context.Context { return h.ctx }
 

@@ -5,7 +5,7 @@
 // with full jitter, starts counting again once the actor stayed up for a
 // stable period, stops it when a budget of failures within a window is
 // spent, and stops it at once when the failure cannot be fixed by a retry.
-// For client connections a failure is an *actor.Disconnect: the handler's
+// For client connections a failure is a *[Disconnect]: the handler's
 // HandleDisconnect decision, the close code and, for a refused dial, the
 // HTTP status steer the policy (see [Retryable]). Every decision is logged and published on the actor
 // system's event stream as an *[Event].

@@ -111,7 +111,7 @@ type Event struct {
 // A handler's ReconnectNow or ReconnectAfter comes before this
 // classification: a client that refreshes its credentials can retry a 401.
 func Retryable(reason any) bool {
-	var d *actor.Disconnect
+	var d *Disconnect
 	if !asDisconnect(reason, &d) {
 		return true
 	}
@@ -147,14 +147,14 @@ func RetryableCode(code actor.CloseCode) bool {
 	return code < 4000 || code > 4999
 }
 
-func asDisconnect(reason any, d **actor.Disconnect) bool {
+func asDisconnect(reason any, d **Disconnect) bool {
 	err, ok := reason.(error)
 	return ok && errors.As(err, d)
 }
 
 // Strategy returns p as a proto.actor supervisor strategy. Give it to the
-// parent of the actors it governs (protoactor.WithSupervisor, or
-// actor.NewSupervisor).
+// parent of the actors it governs (protoactor.WithSupervisor); a client
+// connection gets it through wsactor.WithReconnect.
 func (p Policy) Strategy() protoactor.SupervisorStrategy {
 	if p.StablePeriod == 0 {
 		p.StablePeriod = DefaultStablePeriod
@@ -200,7 +200,7 @@ func (s *strategy) forget(child *protoactor.PID) {
 }
 
 func (s *strategy) HandleFailure(sys *protoactor.ActorSystem, sup protoactor.Supervisor, child *protoactor.PID, rs *protoactor.RestartStatistics, reason, _ any) {
-	var d *actor.Disconnect
+	var d *Disconnect
 	isDisconnect := asDisconnect(reason, &d)
 	if s.p.StablePeriod > 0 {
 		// A client reports how long its socket was up; for other actors,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
+	"github.com/protows/protows/internal/conn"
 	"github.com/protows/protows/internal/leaktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -90,7 +91,7 @@ func TestRetryableCode(t *testing.T) {
 		assert.Equal(t, want, supervision.RetryableCode(code), "%d", code)
 	}
 	assert.True(t, supervision.Retryable(errors.New("any failure")))
-	assert.False(t, supervision.Retryable(&actor.Disconnect{Reason: actor.Reason{Code: actor.ClosePolicyViolation}}))
+	assert.False(t, supervision.Retryable(&supervision.Disconnect{Reason: actor.Reason{Code: actor.ClosePolicyViolation}}))
 }
 
 func TestRetryableStatus(t *testing.T) {
@@ -100,8 +101,8 @@ func TestRetryableStatus(t *testing.T) {
 	} {
 		assert.Equal(t, want, supervision.RetryableStatus(status), "%d", status)
 	}
-	refused := func(status int) *actor.Disconnect {
-		return &actor.Disconnect{Reason: actor.Reason{Kind: actor.ReasonError, Code: actor.CloseAbnormal,
+	refused := func(status int) *supervision.Disconnect {
+		return &supervision.Disconnect{Reason: actor.Reason{Kind: actor.ReasonError, Code: actor.CloseAbnormal,
 			Err: &actor.DialError{StatusCode: status, Err: errors.New("bad handshake")}}}
 	}
 	assert.False(t, supervision.Retryable(refused(401)))
@@ -150,7 +151,7 @@ func TestPolicyForAnyActor(t *testing.T) {
 		MaxAttempts: 2, Window: time.Minute,
 	}
 	w := &worker{starts: make(chan struct{}, 10)}
-	parent := actor.NewSupervisor(sys, policy.Strategy())
+	parent := conn.NewSupervisor(sys, policy.Strategy())
 	pid, err := parent.Spawn(protoactor.PropsFromProducer(func() protoactor.Actor { return w }))
 	require.NoError(t, err)
 	defer sys.Root.Stop(parent.PID())
@@ -206,7 +207,7 @@ func TestStablePeriodForAnyActor(t *testing.T) {
 		StablePeriod: 300 * time.Millisecond,
 	}
 	w := &worker{starts: make(chan struct{}, 10)}
-	parent := actor.NewSupervisor(sys, policy.Strategy())
+	parent := conn.NewSupervisor(sys, policy.Strategy())
 	defer sys.Root.Stop(parent.PID())
 	pid, err := parent.Spawn(protoactor.PropsFromProducer(func() protoactor.Actor { return w }))
 	require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/conn"
 )
 
 // Client is the handle of a client connection actor made by [SpawnClient].
@@ -22,8 +23,8 @@ import (
 type Client struct {
 	sys  *protoactor.ActorSystem
 	pid  *protoactor.PID
-	sup  *actor.Supervisor
-	link *actor.ClientLink
+	sup  *conn.Supervisor
+	link *conn.ClientLink
 }
 
 // SpawnClient spawns a client connection actor that dials rawURL (ws:// or
@@ -64,7 +65,7 @@ func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandl
 		EnableCompression: cfg.compression,
 	}
 	header := cfg.header.Clone()
-	dial := func(ctx context.Context) (actor.Transport, *actor.ConnectResponse, error) {
+	dial := func(ctx context.Context) (conn.Transport, *actor.ConnectResponse, error) {
 		dd, scan := scannedDialer(d, u, netDial)
 		c, resp, err := dd.DialContext(ctx, rawURL, header)
 		if err != nil {
@@ -78,7 +79,7 @@ func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandl
 	if policy.Logger == nil {
 		policy.Logger = cfg.logger // WithLogger's logger, if any, gets the decisions too
 	}
-	sup := actor.NewSupervisor(sys, policy.Strategy())
+	sup := conn.NewSupervisor(sys, policy.Strategy())
 	pid, err := sup.Spawn(props)
 	if err != nil {
 		return nil, err

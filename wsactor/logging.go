@@ -7,8 +7,7 @@ import (
 	"strings"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
-
-	"github.com/protows/protows/actor"
+	"github.com/protows/protows/supervision"
 )
 
 // SystemLogger routes proto.actor's own logging through l, for
@@ -99,7 +98,7 @@ func relevel(r slog.Record) (slog.Level, bool) {
 	case "[ACTOR] Recovering":
 		// A client connection's disconnect, which protows's supervision
 		// logs itself; any other failure keeps its level.
-		if _, ok := attr(r, "reason").(*actor.Disconnect); ok {
+		if _, ok := attr(r, "reason").(*supervision.Disconnect); ok {
 			return slog.LevelDebug, true
 		}
 	}

@@ -33,7 +33,7 @@ func TestSystemLogger(t *testing.T) {
 	log.Error("EndpointWriter lost connection", slog.Any("error", "rpc error: code = Canceled desc = grpc: the client connection is closing"))
 	log.Error("EndpointWriter lost connection", slog.Any("error", `rpc error: code = Unavailable desc = closing transport due to: connection error: desc = "error reading from server: EOF", received prior goaway: code: NO_ERROR, debug data: "graceful_stop"`))
 	log.Error("EndpointWriter lost connection", slog.Any("error", "rpc error: code = Unavailable desc = connection refused"))
-	log.Info("[ACTOR] Recovering", slog.Any("reason", &actor.Disconnect{}))
+	log.Info("[ACTOR] Recovering", slog.Any("reason", &supervision.Disconnect{}))
 	log.Info("[ACTOR] Recovering", slog.String("reason", "boom")) // a panic in an actor of the user's
 	log.Error("something else")
 

@@ -101,7 +101,7 @@ func TestOutboxDropsAreCounted(t *testing.T) {
 			}
 			return nil
 		}}
-	}, wsactor.WithMeterProvider(mp), wsactor.WithOutboundLimit(4, 1<<20), wsactor.WithOverflowPolicy(actor.OverflowDropNewest))
+	}, wsactor.WithMeterProvider(mp), wsactor.WithOutboundLimit(4, 1<<20), wsactor.WithOverflowPolicy(wsactor.OverflowDropNewest))
 	c := e.dial(t, nil)
 	for range 4 {
 		read(t, c)

@@ -11,6 +11,8 @@ import (
 	"path"
 	"time"
 
+	"github.com/protows/protows/internal/conn"
+
 	protoactor "github.com/asynkron/protoactor-go/actor"
 	"go.opentelemetry.io/otel/metric"
 
@@ -26,6 +28,9 @@ const (
 	DefaultReadBufferSize   = 1024
 	DefaultWriteBufferSize  = 4096
 	DefaultDialTimeout      = 10 * time.Second
+	DefaultCloseTimeout     = conn.DefaultCloseTimeout  // WithCloseTimeout
+	DefaultPingInterval     = conn.DefaultPingInterval  // WithKeepalive
+	DefaultOutboundBytes    = conn.DefaultOutboundBytes // WithOutboundLimit
 )
 
 // ServerOption configures a [Server]: an [Option], or an option for
@@ -67,7 +72,7 @@ type config struct {
 	writeBufferSize  int
 	logger           *slog.Logger
 	meterProvider    metric.MeterProvider
-	conn             []actor.Option
+	conn             []conn.Option
 
 	// Client side.
 	header      http.Header
@@ -115,7 +120,7 @@ func WithReconnect(p supervision.Policy) ClientOption {
 // is disconnected and send them in order after the next connect (client;
 // default 0: Send fails with actor.ErrDisconnected).
 func WithHoldWhileDisconnected(n int) ClientOption {
-	return clientOnly(func(c *config) { c.conn = append(c.conn, actor.WithHoldWhileDisconnected(n)) })
+	return clientOnly(func(c *config) { c.conn = append(c.conn, conn.WithHoldWhileDisconnected(n)) })
 }
 
 // WithAllowedOrigins (server) accepts cross-origin handshakes whose Origin host
@@ -186,47 +191,117 @@ func WithBufferSizes(read, write int) Option {
 // time, so a pongTimeout longer than interval spaces pings by pongTimeout.
 // A zero interval turns keepalive off. Default: 30 s.
 func WithKeepalive(interval, pongTimeout time.Duration) Option {
-	return func(c *config) { c.conn = append(c.conn, actor.WithKeepalive(interval, pongTimeout)) }
+	return func(c *config) { c.conn = append(c.conn, conn.WithKeepalive(interval, pongTimeout)) }
 }
 
 // WithCloseTimeout bounds the wait for the peer's close frame (default 5 s).
 func WithCloseTimeout(d time.Duration) Option {
 	return func(c *config) {
 		c.closeTimeout = d
-		c.conn = append(c.conn, actor.WithCloseTimeout(d))
+		c.conn = append(c.conn, conn.WithCloseTimeout(d))
 	}
 }
 
-// WithOutboundLimit bounds each connection's backlog: frames queued for
-// its peer and messages from other actors it has not handled yet, each
-// counted as its payload plus 64 bytes (default 16 MiB in all, no bound on
-// the count; see actor.WithOutboundLimit). Past it the overflow policy
-// applies. A burst to a peer that reads at full speed does not fill it.
+// WithOutboundLimit bounds the backlog of each connection: the frames
+// queued for its peer together with the messages from other actors that it
+// has not handled yet. Each counts its payload (a frame's data; a
+// message's, when it is an actor.Frame, []byte or string) plus 64 bytes for
+// the queue's own memory, and the total is kept to at most bytes (default
+// 16 MiB, about 240,000 small frames). frames, when not 0, also bounds
+// their number (default 0: no count bound), for a connection where only the
+// latest few frames matter. Past either, the overflow policy applies
+// ([WithOverflowPolicy]). Requests to close (actor.CloseRequest,
+// actor.Shutdown) are never counted or refused. A burst to a peer that
+// reads at full speed does not fill it: the writer drains the queue while
+// the actor works through the burst.
 func WithOutboundLimit(frames, bytes int) Option {
-	return func(c *config) { c.conn = append(c.conn, actor.WithOutboundLimit(frames, bytes)) }
+	return func(c *config) { c.conn = append(c.conn, conn.WithOutboundLimit(frames, bytes)) }
 }
 
-// WithOverflowPolicy sets what a full backlog does (default: close with
-// 1013).
-func WithOverflowPolicy(p actor.OverflowPolicy) Option {
-	return func(c *config) { c.conn = append(c.conn, actor.WithOverflowPolicy(p)) }
+// OverflowPolicy says what happens when the backlog of a connection is
+// full: the frames queued for its peer and the messages from other actors
+// it has not handled yet, together, have reached the outbound limit (see
+// [WithOutboundLimit]). That happens only with a peer that reads slower
+// than frames are pushed for long enough: a burst to a peer that reads at
+// full speed is written while the actor works through it.
+type OverflowPolicy uint8
+
+// Overflow policies. Every dropped frame or message is counted in the
+// metrics (protows.outbox.drops, protows.mailbox.drops; see
+// [WithMeterProvider]).
+const (
+	// OverflowClose drops the backlog and closes the connection with 1013
+	// (try again later); Context.Push returns actor.ErrOutboxFull. The
+	// default.
+	OverflowClose OverflowPolicy = iota
+	// OverflowDropOldest drops the oldest queued data frames, then the
+	// oldest unhandled messages from other actors, to make room. A frame
+	// or message larger than the whole limit is dropped instead.
+	OverflowDropOldest
+	// OverflowDropNewest drops what does not fit: the frame being pushed
+	// (Context.Push returns actor.ErrOutboxFull) or the message being sent
+	// to the connection.
+	OverflowDropNewest
+)
+
+// String returns the policy's name.
+func (p OverflowPolicy) String() string { return conn.OverflowPolicy(p).String() }
+
+// WithOverflowPolicy sets what a full backlog does (default
+// [OverflowClose]).
+func WithOverflowPolicy(p OverflowPolicy) Option {
+	return func(c *config) { c.conn = append(c.conn, conn.WithOverflowPolicy(conn.OverflowPolicy(p))) }
 }
 
 // WithRegistry gives every connection the registry r (a registry.Local or
 // a cluster registry) for Context.Register, Join, Leave, Publish and
 // SendTo. Names and memberships are released when connections end.
 func WithRegistry(r actor.Directory) Option {
-	return func(c *config) { c.conn = append(c.conn, actor.WithDirectory(r, 0)) }
+	return func(c *config) { c.conn = append(c.conn, conn.WithDirectory(r, 0)) }
 }
 
 // WithLogger sets the logger of the server and its connections (default:
 // the actor system's).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// WithMeterProvider records OpenTelemetry metrics (see [actor.Metrics]) with
-// mp. Without it nothing is recorded.
+// WithMeterProvider records OpenTelemetry metrics of the connections with
+// mp, under the instrumentation scope "github.com/protows/protows". Without
+// it nothing is recorded. The instruments:
+//
+//   - protows.connections.open (up-down counter): connections open now
+//   - protows.messages.in, protows.messages.out (counters): data messages
+//   - protows.bytes.in, protows.bytes.out (counters, By): data payload bytes
+//   - protows.closes (counter, attribute "code"): connections ended, by the
+//     close code sent or received (1006 when there was none)
+//   - protows.outbox.drops (counter): frames dropped by an overflow policy or
+//     discarded by a close
+//   - protows.mailbox.drops (counter): messages from other actors dropped
+//     by an overflow policy before the connection handled them
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) { c.meterProvider = mp }
+}
+
+func init() {
+	conn.FromOptions = func(sys *protoactor.ActorSystem, opts any) (*conn.Options, error) {
+		c := defaultConfig()
+		for _, o := range opts.([]Option) {
+			if o != nil {
+				o(c)
+			}
+		}
+		if err := c.validate(); err != nil {
+			return nil, err
+		}
+		o := &conn.Options{Subprotocols: c.subprotocols, HandshakeTimeout: c.handshakeTimeout}
+		if sys != nil {
+			cc, err := c.connConfig(sys)
+			if err != nil {
+				return nil, err
+			}
+			o.Conn = cc
+		}
+		return o, nil
+	}
 }
 
 func newServerConfig(opts []ServerOption) (*config, error) {
@@ -253,7 +328,7 @@ func defaultConfig() *config {
 	return &config{
 		readLimit:        DefaultReadLimit,
 		writeTimeout:     DefaultWriteTimeout,
-		closeTimeout:     actor.DefaultCloseTimeout,
+		closeTimeout:     DefaultCloseTimeout,
 		handshakeTimeout: DefaultHandshakeTimeout,
 		readBufferSize:   DefaultReadBufferSize,
 		writeBufferSize:  DefaultWriteBufferSize,
@@ -291,18 +366,18 @@ func (c *config) validate() error {
 }
 
 // connConfig builds the connection settings shared by every connection.
-func (c *config) connConfig(sys *protoactor.ActorSystem) (*actor.Config, error) {
+func (c *config) connConfig(sys *protoactor.ActorSystem) (*conn.Config, error) {
 	log := c.logger
 	if log == nil {
 		log = sys.Logger()
 	}
-	opts := append([]actor.Option{actor.WithLogger(log)}, c.conn...)
+	opts := append([]conn.Option{conn.WithLogger(log)}, c.conn...)
 	if c.meterProvider != nil {
-		m, err := actor.NewMetrics(c.meterProvider)
+		m, err := conn.NewMetrics(c.meterProvider)
 		if err != nil {
 			return nil, fmt.Errorf("protows: metrics: %w", err)
 		}
-		opts = append(opts, actor.WithMetrics(m))
+		opts = append(opts, conn.WithMetrics(m))
 	}
-	return actor.NewConfig(opts...)
+	return conn.NewConfig(opts...)
 }

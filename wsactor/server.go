@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/conn"
 	"github.com/protows/protows/internal/handshake"
 )
 
@@ -29,9 +30,9 @@ type Server struct {
 	sys        *protoactor.ActorSystem
 	newHandler func() actor.Handler
 	cfg        *config
-	conn       *actor.Config
+	conn       *conn.Config
 	up         websocket.Upgrader
-	sup        *actor.Supervisor
+	sup        *conn.Supervisor
 	log        *slog.Logger
 	open       atomic.Int64 // connections and handshakes under WithMaxConnections
 
@@ -69,7 +70,7 @@ func NewServer(sys *protoactor.ActorSystem, newHandler func() actor.Handler, opt
 		cfg:        cfg,
 		conn:       connCfg,
 		log:        log,
-		sup:        actor.NewSupervisor(sys, nil),
+		sup:        conn.NewSupervisor(sys, nil),
 	}
 	s.up = websocket.Upgrader{
 		HandshakeTimeout:  cfg.handshakeTimeout,
@@ -173,7 +174,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wt := newTransport(wc, true, s.cfg.writeTimeout, s.cfg.readLimit, s.cfg.closeTimeout, scan)
-	var t actor.Transport = wt
+	var t conn.Transport = wt
 	if s.cfg.maxConnections > 0 {
 		t = &countedTransport{transport: wt, s: s}
 	}

@@ -15,10 +15,11 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/conn"
 	"github.com/protows/protows/internal/utf8stream"
 )
 
-// transport is the actor.Transport over a gorilla/websocket connection.
+// transport is the conn.Transport over a gorilla/websocket connection.
 //
 // gorilla allows one concurrent reader and one concurrent writer, with
 // WriteControl and Close safe alongside both. The connection actor keeps to
@@ -36,7 +37,7 @@ type transport struct {
 	text         utf8stream.Validator // checks a text message as it arrives; reader goroutine only
 }
 
-var _ actor.Transport = (*transport)(nil)
+var _ conn.Transport = (*transport)(nil)
 
 // newTransport wraps c. scan is the frame scan of c's socket (see
 // scanConn), or nil.
@@ -205,7 +206,7 @@ func (t *transport) awaitPeerClose(end time.Time) {
 }
 
 // readError maps what gorilla returns from a read to the errors the
-// connection actor understands (see actor.Transport).
+// connection actor understands (see conn.Transport).
 func (t *transport) readError(err error) error {
 	var (
 		ce  *websocket.CloseError
@@ -291,10 +292,10 @@ func (t *transport) WriteClose(code actor.CloseCode, reason string) error {
 }
 
 // writeError tells the actor when gorilla refused a write because a close
-// frame went out already (see actor.ErrCloseSent).
+// frame went out already (see conn.ErrCloseSent).
 func writeError(err error) error {
 	if errors.Is(err, websocket.ErrCloseSent) {
-		return actor.ErrCloseSent
+		return conn.ErrCloseSent
 	}
 	return err
 }

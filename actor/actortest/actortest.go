@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/protows/protows/internal/conn"
+	"github.com/protows/protows/wsactor"
+
 	protoactor "github.com/asynkron/protoactor-go/actor"
 
 	"github.com/protows/protows/actor"
@@ -27,7 +30,7 @@ type Conn struct {
 
 	tb   testing.TB
 	sys  *protoactor.ActorSystem
-	sup  *actor.Supervisor
+	sup  *conn.Supervisor
 	pid  *protoactor.PID
 	p    *pipe
 	rec  *recorder
@@ -41,7 +44,7 @@ type Conn struct {
 type Option func(*settings)
 
 type settings struct {
-	conn        []actor.Option
+	conn        []wsactor.Option
 	subprotocol string
 	sys         *protoactor.ActorSystem
 	strategy    protoactor.SupervisorStrategy
@@ -49,16 +52,20 @@ type settings struct {
 	manualClose bool
 }
 
-// WithStrategy supervises the connection with s instead of
-// actor.StopOnFailure, to test how a handler behaves when restarted or
+// WithStrategy supervises the connection with s instead of stopping it
+// on its first failure, as a server does, to test how a handler behaves when restarted or
 // resumed after a failure.
 func WithStrategy(s protoactor.SupervisorStrategy) Option {
 	return func(st *settings) { st.strategy = s }
 }
 
-// WithConnOptions passes connection options (keepalive, limits, logger, …)
-// to the actor. Keepalive is off unless set here.
-func WithConnOptions(opts ...actor.Option) Option {
+// WithConnOptions gives the connection the options a server gives its
+// connections: wsactor.WithKeepalive, WithCloseTimeout, WithOutboundLimit,
+// WithOverflowPolicy, WithLogger, WithRegistry, WithMeterProvider. Options
+// about the socket itself (buffer sizes, compression, read limit, write and
+// handshake timeouts, subprotocols: see [WithSubprotocol]) do not apply to
+// the in-memory socket. Keepalive is off unless set here.
+func WithConnOptions(opts ...wsactor.Option) Option {
 	return func(s *settings) { s.conn = append(s.conn, opts...) }
 }
 
@@ -78,17 +85,17 @@ func WithSystem(sys *protoactor.ActorSystem) Option { return func(s *settings) {
 // (registry.NewLocal(sys)); connections given the same system and
 // registry reach each other by name. To give a connection a fake
 // [actor.Directory] that belongs to no system, use
-// WithConnOptions(actor.WithDirectory(fake, 0)).
+// WithConnOptions(wsactor.WithRegistry(fake)).
 func WithRegistry(r actor.Directory) Option {
 	return func(s *settings) {
-		s.conn = append(s.conn, actor.WithDirectory(r, 0))
+		s.conn = append(s.conn, wsactor.WithRegistry(r))
 		s.registry = true
 	}
 }
 
 // WithManualCloseAnswer keeps the peer from answering the connection's
 // close frame in [Conn.ExpectClose]. The test then answers with
-// [Conn.PeerClose], or lets the close timeout (actor.WithCloseTimeout, 5 s
+// [Conn.PeerClose], or lets the close timeout (wsactor.WithCloseTimeout, 5 s
 // by default) run out to test a peer that never answers; keep that timeout
 // below [Conn.Timeout] so Terminated does not give up first.
 func WithManualCloseAnswer() Option { return func(s *settings) { s.manualClose = true } }
@@ -105,20 +112,23 @@ func New(tb testing.TB, h actor.Handler, opts ...Option) *Conn {
 	if s.registry && s.sys == nil {
 		tb.Fatalf("actortest: WithRegistry needs WithSystem with the actor system the registry was made in")
 	}
-	cfg, err := actor.NewConfig(append([]actor.Option{actor.WithKeepalive(0, 0)}, s.conn...)...)
-	if err != nil {
-		tb.Fatalf("actortest: %v", err)
-	}
 	sys := s.sys
 	if sys == nil {
 		sys = protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
 			return slog.New(slog.DiscardHandler)
 		}))
 	}
+	o, err := conn.FromOptions(sys, append([]wsactor.Option{wsactor.WithKeepalive(0, 0)}, s.conn...))
+	if err != nil {
+		if s.sys == nil {
+			sys.Shutdown()
+		}
+		tb.Fatalf("actortest: %v", err)
+	}
 	c := &Conn{Timeout: DefaultTimeout, tb: tb, sys: sys, p: newPipe(s.subprotocol), manualClose: s.manualClose}
 	c.rec = &recorder{Handler: h, done: make(chan struct{})}
-	c.sup = actor.NewSupervisor(sys, s.strategy)
-	c.pid, err = c.sup.Spawn(cfg.Props(c.rec, c.p))
+	c.sup = conn.NewSupervisor(sys, s.strategy)
+	c.pid, err = c.sup.Spawn(o.Conn.Props(c.rec, c.p))
 	if err != nil {
 		tb.Fatalf("actortest: %v", err)
 	}

@@ -115,9 +115,9 @@ func TestExpectCloseCompletesTheCloseHandshake(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := actortest.New(t, &closer{})
-			// Well under the close timeout (actor.DefaultCloseTimeout), so
+			// Well under the close timeout (wsactor.DefaultCloseTimeout), so
 			// an unanswered close would fail Terminated.
-			c.Timeout = actor.DefaultCloseTimeout / 2
+			c.Timeout = wsactor.DefaultCloseTimeout / 2
 			tc.close(c)
 			c.ExpectClose(tc.code)
 			r := c.Terminated()
@@ -323,7 +323,7 @@ func TestConnect(t *testing.T) {
 			if tc.offered != nil {
 				r.Header.Set("Sec-WebSocket-Protocol", strings.Join(tc.offered, ", "))
 			}
-			got, err := actortest.Connect(gate{}, r, actortest.WithServerSubprotocols(tc.server...))
+			got, err := actortest.Connect(gate{}, r, wsactor.WithSubprotocols(tc.server...))
 			require.NotNil(t, got)
 			assert.Equal(t, tc.status, got.StatusCode)
 			assert.Equal(t, tc.proto, got.Subprotocol)
@@ -375,7 +375,7 @@ func serve(t *testing.T, h actor.Handler, opts ...wsactor.ServerOption) *httptes
 // A Connect that outlives the handshake timeout is answered 503.
 func TestConnectTimeout(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/ws?do=wait", nil)
-	got, err := actortest.Connect(gate{}, r, actortest.WithHandshakeTimeout(10*time.Millisecond))
+	got, err := actortest.Connect(gate{}, r, wsactor.WithHandshakeTimeout(10*time.Millisecond))
 	assert.Equal(t, http.StatusServiceUnavailable, got.StatusCode)
 	var re *actor.RejectError
 	require.ErrorAs(t, err, &re)
@@ -397,3 +397,17 @@ func (bare) HandleIn(*actor.Context, actor.Frame) error      { return nil }
 func (bare) HandleInfo(*actor.Context, any) error            { return nil }
 func (bare) HandleControl(*actor.Context, actor.Frame) error { return nil }
 func (bare) Terminate(*actor.Context, actor.Reason)          {}
+
+// Options a server would refuse are refused by Connect and New alike.
+func TestInvalidOptionsRefused(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/ws", nil)
+	_, err := actortest.Connect(gate{}, r, wsactor.WithHandshakeTimeout(0))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "timeouts must be positive")
+
+	tb := runTB(func(tb testing.TB) {
+		actortest.New(tb, actor.BaseHandler{}, actortest.WithConnOptions(wsactor.WithOutboundLimit(-1, 0)))
+	})
+	require.Len(t, tb.failures, 1)
+	assert.Contains(t, tb.failures[0], "outbound limit")
+}

@@ -2,47 +2,24 @@ package actortest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"time"
+
+	"github.com/protows/protows/internal/conn"
+	"github.com/protows/protows/wsactor"
 
 	"github.com/protows/protows/actor"
 	"github.com/protows/protows/internal/handshake"
 )
 
-// DefaultHandshakeTimeout is how long [Connect] gives a handler's Connect,
-// as a wsactor server does by default.
-const DefaultHandshakeTimeout = 10 * time.Second
-
-// ConnectOption configures [Connect] as the matching wsactor server option
-// configures a server.
-type ConnectOption func(*connectSettings)
-
-type connectSettings struct {
-	subprotocols []string
-	timeout      time.Duration
-}
-
-// WithServerSubprotocols plays a server made with
-// wsactor.WithSubprotocols(list...): the first of list the request offers
-// is chosen before Connect runs, and Connect may choose another.
-func WithServerSubprotocols(list ...string) ConnectOption {
-	return func(s *connectSettings) { s.subprotocols = list }
-}
-
-// WithHandshakeTimeout plays a server made with
-// wsactor.WithHandshakeTimeout(d): Connect's context ends after d, and a
-// Connect still running then is answered 503 (default
-// DefaultHandshakeTimeout).
-func WithHandshakeTimeout(d time.Duration) ConnectOption {
-	return func(s *connectSettings) { s.timeout = d }
-}
-
 // Connect runs h's Connect (see [actor.Connector]) on the opening
-// handshake r, the way a wsactor server runs it, and returns the server's
-// answer with the error Connect returned.
+// handshake r, the way a wsactor server given opts runs it, and returns
+// the server's answer with the error Connect returned. Of the options,
+// wsactor.WithSubprotocols (the first the request offers is chosen before
+// Connect runs; Connect may choose another) and WithHandshakeTimeout
+// (Connect's context ends after it; default 10 s) apply; invalid options
+// are refused as NewServer refuses them.
 //
 // r is any request, e.g. httptest.NewRequest("GET", "/ws?user=bob", nil);
 // the subprotocols the client offers are read from its
@@ -64,20 +41,17 @@ func WithHandshakeTimeout(d time.Duration) ConnectOption {
 //
 // A handler without Connect (one that does not embed actor.BaseHandler)
 // is accepted.
-func Connect(h actor.Handler, r *http.Request, opts ...ConnectOption) (*actor.ConnectResponse, error) {
-	s := connectSettings{timeout: DefaultHandshakeTimeout}
-	for _, o := range opts {
-		o(&s)
-	}
-	if s.timeout <= 0 {
-		return nil, errors.New("actortest: the handshake timeout must be positive, as wsactor.NewServer requires")
+func Connect(h actor.Handler, r *http.Request, opts ...wsactor.Option) (*actor.ConnectResponse, error) {
+	s, err := conn.FromOptions(nil, opts)
+	if err != nil {
+		return nil, fmt.Errorf("actortest: %w", err)
 	}
 	if err := handshake.CheckHandler(h); err != nil {
 		return &actor.ConnectResponse{StatusCode: http.StatusInternalServerError, Header: http.Header{}}, fmt.Errorf("actortest: %w (a server answers 500)", err)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	ctx, cancel := context.WithTimeout(r.Context(), s.HandshakeTimeout)
 	defer cancel()
-	hs := handshake.New(ctx, r, s.subprotocols)
+	hs := handshake.New(ctx, r, s.Subprotocols)
 	answered, err := handshake.Connect(ctx, h, hs, nil)
 	if !answered {
 		err = actor.Reject(http.StatusServiceUnavailable, handshake.TimedOut)

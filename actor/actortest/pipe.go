@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
+	"github.com/protows/protows/internal/conn"
+
 	"github.com/protows/protows/actor"
 )
 
@@ -41,7 +43,7 @@ type addr struct{}
 func (addr) Network() string { return "memory" }
 func (addr) String() string  { return "actortest" }
 
-// pipe is an in-memory actor.Transport.
+// pipe is an in-memory conn.Transport.
 type pipe struct {
 	in          chan peerEvent
 	closed      chan struct{}
@@ -65,7 +67,7 @@ func newPipe(subprotocol string) *pipe {
 	}
 }
 
-var _ actor.Transport = (*pipe)(nil)
+var _ conn.Transport = (*pipe)(nil)
 
 func (p *pipe) ReadLoop(deliver func(actor.Frame)) error {
 	defer p.readDone.Store(true)
@@ -147,7 +149,7 @@ func (p *pipe) record(s Sent) error {
 	p.mu.Lock()
 	if p.closeSent {
 		p.mu.Unlock()
-		return actor.ErrCloseSent
+		return conn.ErrCloseSent
 	}
 	p.closeSent = s.Close
 	p.sent = append(p.sent, s)

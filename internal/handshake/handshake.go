@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/actorhook"
 )
 
 // New returns the handshake for r, bounded by ctx, with the first of
@@ -22,7 +23,7 @@ import (
 // selected; Connect may choose another.
 func New(ctx context.Context, r *http.Request, protocols []string) *actor.Handshake {
 	offered := websocket.Subprotocols(r)
-	hs := actor.NewHandshake(ctx, r, offered)
+	hs := actorhook.NewHandshake(ctx, r, offered).(*actor.Handshake)
 	for _, p := range protocols {
 		if slices.Contains(offered, p) {
 			_ = hs.SelectSubprotocol(p)

@@ -1,8 +1,10 @@
-package actor
+package conn
 
 import (
 	"errors"
 	"net"
+
+	"github.com/protows/protows/actor"
 )
 
 // ErrCloseSent is returned by a Transport's writes once the transport has
@@ -24,17 +26,17 @@ type Transport interface {
 	// a *CloseError when the peer sent a close frame (the transport does not
 	// answer it), a *ProtocolError when the peer broke the protocol (the
 	// transport has sent the close frame), or the network error.
-	ReadLoop(deliver func(Frame)) error
+	ReadLoop(deliver func(actor.Frame)) error
 	// WriteFrame writes one data message within the transport's write
 	// timeout.
-	WriteFrame(f Frame) error
+	WriteFrame(f actor.Frame) error
 	// WritePing writes a ping. Unlike the other writes it may be called
 	// concurrently with them; it goes out between data frames.
 	WritePing(data []byte) error
 	// WritePong writes a pong, as WritePing writes a ping.
 	WritePong(data []byte) error
 	// WriteClose writes a close frame with code and reason.
-	WriteClose(code CloseCode, reason string) error
+	WriteClose(code actor.CloseCode, reason string) error
 	// Close closes the network connection without a close frame; a blocked
 	// ReadLoop or write returns.
 	Close() error

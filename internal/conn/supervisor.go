@@ -1,4 +1,4 @@
-package actor
+package conn
 
 import (
 	"context"
@@ -116,7 +116,7 @@ func (s *Supervisor) StopWhenEmpty() { s.sys.Root.Send(s.pid, stopWhenEmpty{}) }
 
 // Drain sends msg to every child, and to every child spawned from now on,
 // then waits until no child is left or ctx expires. Send a message that
-// makes connections close, such as *[Shutdown].
+// makes connections close, such as *[actor.Shutdown].
 func (s *Supervisor) Drain(ctx context.Context, msg any) error {
 	req := &drainReq{msg: msg, reply: make(chan struct{})}
 	s.sys.Root.Send(s.pid, req)

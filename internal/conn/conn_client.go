@@ -1,10 +1,13 @@
-package actor
+package conn
 
 import (
 	"context"
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/protows/protows/actor"
+	"github.com/protows/protows/supervision"
 )
 
 // The client side of a connection actor: dialling, the frames held while
@@ -50,7 +53,7 @@ func (a *conn) onDialResult(m *dialResult) {
 	a.cancelDial = nil
 	if m.err != nil {
 		a.state = stateOpen // so that disconnected applies
-		a.reason = Reason{Kind: ReasonError, Code: CloseAbnormal, Err: m.err}
+		a.reason = actor.Reason{Kind: actor.ReasonError, Code: actor.CloseAbnormal, Err: m.err}
 		a.disconnected(0)
 		return
 	}
@@ -59,7 +62,7 @@ func (a *conn) onDialResult(m *dialResult) {
 	a.out.attach(m.t, a.gen)
 	a.state = stateOpen
 	a.socketUp()
-	a.call(func() error { return a.ch.HandleConnect(&a.ctx, m.resp) })
+	a.call(func() error { return a.ch.HandleConnect(a.ctx, m.resp) })
 	if a.state == stateOpen {
 		// Connected once HandleConnect has run without failing: a
 		// WaitConnected caller never sees a socket that is closing.
@@ -78,7 +81,7 @@ func (a *conn) onDialResult(m *dialResult) {
 
 func (a *conn) onPushMsg(m *pushMsg) {
 	if !m.f.IsData() {
-		if err := a.pushControl(m.f); err != nil && !errors.Is(err, ErrOutboxFull) {
+		if err := a.pushControl(m.f); err != nil && !errors.Is(err, actor.ErrOutboxFull) {
 			a.cfg.metrics.dropped(1)
 		}
 		return
@@ -87,7 +90,7 @@ func (a *conn) onPushMsg(m *pushMsg) {
 		if m.reserved {
 			a.link.held.Add(-1)
 		}
-		if err := a.push(m.f); err != nil && !errors.Is(err, ErrOutboxFull) {
+		if err := a.push(m.f); err != nil && !errors.Is(err, actor.ErrOutboxFull) {
 			a.cfg.metrics.dropped(1)
 		}
 		return
@@ -102,11 +105,11 @@ func (a *conn) onPushMsg(m *pushMsg) {
 
 func (a *conn) onClientClose(m *clientClose) {
 	if a.state == stateOpen {
-		a.closeWith(ReasonNormal, m.code, m.reason, nil)
+		a.closeWith(actor.ReasonNormal, m.code, m.reason, nil)
 		return
 	}
 	if a.state == stateConnecting || a.state == stateDisconnected {
-		a.reason = Reason{Kind: ReasonNormal, Code: m.code, Text: m.reason}
+		a.reason = actor.Reason{Kind: actor.ReasonNormal, Code: m.code, Text: m.reason}
 		a.state = stateClosed
 		a.pc.Stop(a.self)
 	}
@@ -114,7 +117,7 @@ func (a *conn) onClientClose(m *clientClose) {
 
 // disconnected runs when a client's socket has ended, or its dial failed,
 // with a.reason set: the handler decides, then the actor either stops or
-// escalates a *Disconnect to its supervisor, which restarts it (a new dial)
+// escalates a *supervision.Disconnect to its supervisor, which restarts it (a new dial)
 // or stops it.
 func (a *conn) disconnected(uptime time.Duration) {
 	a.failure = nil // a failure belongs to the socket it ended
@@ -128,8 +131,8 @@ func (a *conn) disconnected(uptime time.Duration) {
 		a.pc.Stop(a.self)
 		return
 	}
-	decision := ReconnectByPolicy
-	if err := safely(func() error { decision = a.ch.HandleDisconnect(&a.ctx, a.reason); return nil }); err != nil {
+	decision := actor.ReconnectByPolicy
+	if err := safely(func() error { decision = a.ch.HandleDisconnect(a.ctx, a.reason); return nil }); err != nil {
 		a.logger().Error("HandleDisconnect failed; reconnecting by policy", slog.Any("error", err))
 	}
 	if decision.Stops() {
@@ -140,6 +143,6 @@ func (a *conn) disconnected(uptime time.Duration) {
 	// The supervision decision that follows is the attempt's one line at
 	// INFO (with the reason); this one adds the handler's decision.
 	a.logger().Debug("client disconnected", slog.String("reason", a.reason.String()), slog.String("decision", decision.String()))
-	a.lastDrop = &Disconnect{Reason: a.reason, Decision: decision, Uptime: uptime}
+	a.lastDrop = &supervision.Disconnect{Reason: a.reason, Decision: decision, Uptime: uptime}
 	panic(a.lastDrop)
 }

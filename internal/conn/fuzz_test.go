@@ -1,4 +1,4 @@
-package actor_test
+package conn_test
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package actor_test
+package conn_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/protows/protows/internal/conn"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 
@@ -84,8 +86,8 @@ func spawnMem(b *testing.B, n int) (*protoactor.ActorSystem, []*protoactor.PID, 
 	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}))
-	sup := actor.NewSupervisor(sys, nil)
-	cfg, err := actor.NewConfig()
+	sup := conn.NewSupervisor(sys, nil)
+	cfg, err := conn.NewConfig()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,10 +1,13 @@
-package actor
+package conn
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+
+	protoactor "github.com/asynkron/protoactor-go/actor"
+	"github.com/protows/protows/actor"
 )
 
 // OverflowPolicy says what happens when the backlog of a connection is
@@ -69,7 +72,7 @@ type Config struct {
 	closeTimeout   time.Duration
 	holdFrames     int
 	metrics        *Metrics
-	dir            Directory
+	dir            actor.Directory
 	dirTimeout     time.Duration
 }
 
@@ -89,7 +92,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.logger = l }
 // 16 MiB, about 240,000 small frames). frames, when not 0, also bounds
 // their number (default 0: no count bound), for a connection where only
 // the latest few frames matter. Past either, the overflow policy applies.
-// Requests to close (CloseRequest, Shutdown) are never counted or refused.
+// Requests to close (actor.CloseRequest, actor.Shutdown) are never counted or refused.
 func WithOutboundLimit(frames, bytes int) Option {
 	return func(c *Config) { c.outboundFrames, c.outboundBytes = frames, bytes }
 }
@@ -159,3 +162,28 @@ func NewConfig(opts ...Option) (*Config, error) {
 	}
 	return c, errors.Join(errs...)
 }
+
+// WithDirectory gives connections a registry for the Context's Register,
+// Unregister, Join, Leave, SendTo, Publish, PublishFrom, Lookup and
+// Members, each call bounded by timeout (0: 5 s).
+func WithDirectory(d actor.Directory, timeout time.Duration) Option {
+	return func(c *Config) {
+		c.dir = d
+		c.dirTimeout = timeout
+	}
+}
+
+// Options are the settings wsactor options give a server: its
+// connections' settings, and what its handshake does before the upgrade.
+type Options struct {
+	Conn             *Config // nil when FromOptions was given no actor system
+	Subprotocols     []string
+	HandshakeTimeout time.Duration
+}
+
+// FromOptions applies wsactor options (a []wsactor.Option, passed as any
+// because this package cannot name it) over a server's defaults and
+// validates them; Conn is built for sys unless sys is nil. Package wsactor
+// sets it in its init; actortest calls it, so that a handler test takes
+// the options a server takes and means the same by them.
+var FromOptions func(sys *protoactor.ActorSystem, opts any) (*Options, error)

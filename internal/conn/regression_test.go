@@ -1,4 +1,4 @@
-package actor_test
+package conn_test
 
 import (
 	"context"
@@ -12,6 +12,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/protows/protows/wsactor"
+
+	"github.com/protows/protows/internal/conn"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/assert"
@@ -76,7 +80,7 @@ func TestDropOldestKeepsQueueForOversizedFrame(t *testing.T) {
 		return nil
 	}}, actortest.WithConnOptions(
 		// "small" takes 5+64 bytes of the 90; the long one 35+64, more than all.
-		actor.WithOutboundLimit(10, 90), actor.WithOverflowPolicy(actor.OverflowDropOldest)))
+		wsactor.WithOutboundLimit(10, 90), wsactor.WithOverflowPolicy(wsactor.OverflowDropOldest)))
 	c.Send("go")
 	c.ExpectText("small")
 	assert.NoError(t, errs[0])
@@ -133,13 +137,13 @@ func TestReaderStopsWhileActorBusyAndKeepsOrder(t *testing.T) {
 		return slog.New(slog.DiscardHandler)
 	}))
 	defer sys.Shutdown()
-	sup := actor.NewSupervisor(sys, nil)
+	sup := conn.NewSupervisor(sys, nil)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		assert.NoError(t, sup.Stop(ctx))
 	}()
-	cfg, err := actor.NewConfig()
+	cfg, err := conn.NewConfig()
 	require.NoError(t, err)
 	tr := &countingTransport{next: make(chan actor.Frame), closed: make(chan struct{})}
 	pid, err := sup.Spawn(cfg.Props(h, tr))
@@ -281,7 +285,7 @@ func TestMixedSendersKeepOrderAndExclusion(t *testing.T) {
 			},
 		}
 		sys, sup := quietSystem(t)
-		cfg, err := actor.NewConfig(actor.WithOutboundLimit(1<<20, 1<<30))
+		cfg, err := conn.NewConfig(conn.WithOutboundLimit(1<<20, 1<<30))
 		require.NoError(t, err)
 		tr := &countingTransport{next: make(chan actor.Frame), closed: make(chan struct{})}
 		pid, err := sup.Spawn(cfg.Props(h, tr))
@@ -309,12 +313,12 @@ func TestMixedSendersKeepOrderAndExclusion(t *testing.T) {
 
 // quietSystem starts an actor system without logs and a connection
 // supervisor in it, both stopped when the test ends.
-func quietSystem(t *testing.T) (*protoactor.ActorSystem, *actor.Supervisor) {
+func quietSystem(t *testing.T) (*protoactor.ActorSystem, *conn.Supervisor) {
 	t.Helper()
 	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}))
-	sup := actor.NewSupervisor(sys, nil)
+	sup := conn.NewSupervisor(sys, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -1,4 +1,4 @@
-package actor
+package conn
 
 import (
 	"context"
@@ -11,16 +11,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/actorhook"
+	"github.com/protows/protows/supervision"
+
 	protoactor "github.com/asynkron/protoactor-go/actor"
 )
-
-// Shutdown asks a connection actor to close with Code and Reason, as a
-// server does when it shuts down; Terminate sees ReasonShutdown. Any actor
-// may send it to a connection's PID.
-type Shutdown struct {
-	Code   CloseCode
-	Reason string
-}
 
 type connState uint8
 
@@ -37,7 +33,7 @@ const (
 // what the old socket's goroutines still report is ignored.
 type (
 	inFrame struct {
-		f      Frame
+		f      actor.Frame
 		gen    uint32
 		queued bool // it holds a place in the inbound window (conn.inflight)
 	}
@@ -55,7 +51,7 @@ type (
 	redial        struct{ gen uint32 } // a client's restart delay is over
 	dialResult    struct {
 		t    Transport
-		resp *ConnectResponse
+		resp *actor.ConnectResponse
 		err  error
 		gen  uint32
 	}
@@ -68,11 +64,11 @@ type (
 // conn is the proto.actor actor behind one websocket connection.
 type conn struct {
 	cfg  *Config
-	h    Handler
+	h    actor.Handler
 	mb   *mailbox
-	ctx  Context
+	ctx  *actor.Context
 	dial Dialer // client mode when set
-	ch   ClientHandler
+	ch   actor.ClientHandler
 	link *ClientLink // client mode
 
 	// Set in Started; read-only afterwards.
@@ -93,7 +89,7 @@ type conn struct {
 	state       connState
 	started     bool
 	initFailed  bool // Init did not return (it failed); a restart runs it again
-	reason      Reason
+	reason      actor.Reason
 	failure     error
 	terminated  bool
 	readerDone  bool
@@ -106,24 +102,24 @@ type conn struct {
 	keepalive   *time.Timer
 	closeTimer  *time.Timer
 	cancelDial  context.CancelFunc
-	lastDrop    *Disconnect // the failure escalated for the last socket
+	lastDrop    *supervision.Disconnect // the failure escalated for the last socket
 	redialTimer *time.Timer
-	dialMu      sync.Mutex  // guards dialStop and dialOut, shared with the dial goroutine
-	dialStop    bool        // the actor has stopped: a late dial closes its socket
-	dialOut     *dialResult // a result posted but not yet taken
-	held        []Frame     // pushed while a client was disconnected
+	dialMu      sync.Mutex    // guards dialStop and dialOut, shared with the dial goroutine
+	dialStop    bool          // the actor has stopped: a late dial closes its socket
+	dialOut     *dialResult   // a result posted but not yet taken
+	held        []actor.Frame // pushed while a client was disconnected
 	timers      map[uint64]*time.Timer
 	timerSeq    uint64
 }
 
-func newConn(cfg *Config, h Handler) *conn {
+func newConn(cfg *Config, h actor.Handler) *conn {
 	a := &conn{
 		cfg:      cfg,
 		h:        h,
 		inflight: make(chan struct{}, inboundWindow),
 		done:     make(chan struct{}),
 	}
-	a.ctx.a = a
+	a.ctx = actorhook.NewContext(a).(*actor.Context)
 	a.backlog.maxBytes, a.backlog.maxItems = int64(cfg.outboundBytes), int64(cfg.outboundFrames)
 	a.out.bl = &a.backlog
 	a.mb = &mailbox{a: a}
@@ -140,7 +136,7 @@ func (a *conn) props() *protoactor.Props {
 // Props returns the props of a server connection actor that runs h over t.
 // Spawn it under a parent whose supervisor strategy is [StopOnFailure] (a
 // [Supervisor] does that); the actor starts reading when it starts.
-func (cfg *Config) Props(h Handler, t Transport) *protoactor.Props {
+func (cfg *Config) Props(h actor.Handler, t Transport) *protoactor.Props {
 	a := newConn(cfg, h)
 	a.t = t
 	a.out.attach(t, 0)
@@ -152,7 +148,7 @@ func (cfg *Config) Props(h Handler, t Transport) *protoactor.Props {
 // under a parent with a reconnect strategy (supervision.Policy): when a
 // socket ends the actor asks h.HandleDisconnect and escalates a
 // *[Disconnect]; a restart dials again, with the same PID and handler.
-func (cfg *Config) ClientProps(h ClientHandler, dial Dialer) (*protoactor.Props, *ClientLink) {
+func (cfg *Config) ClientProps(h actor.ClientHandler, dial Dialer) (*protoactor.Props, *ClientLink) {
 	a := newConn(cfg, h)
 	a.dial, a.ch = dial, h
 	a.link = newClientLink(cfg.holdFrames)
@@ -204,12 +200,12 @@ func (a *conn) Receive(pc protoactor.Context) {
 		}
 	case *overflowed:
 		a.onOverflow()
-	case *Shutdown:
+	case *actor.Shutdown:
 		code := m.Code
 		if !code.Sendable() {
-			code = CloseGoingAway
+			code = actor.CloseGoingAway
 		}
-		a.closeWith(ReasonShutdown, code, m.Reason, nil)
+		a.closeWith(actor.ReasonShutdown, code, m.Reason, nil)
 	case *protoactor.Started:
 		a.onStarted()
 	case *protoactor.Stopping:
@@ -227,13 +223,13 @@ func (a *conn) Receive(pc protoactor.Context) {
 // onMessage handles a message from another actor: a close request is
 // acted on, anything else passed to HandleInfo.
 func (a *conn) onMessage(m any) {
-	if cr, ok := m.(*CloseRequest); ok {
+	if cr, ok := m.(*actor.CloseRequest); ok {
 		code := cr.Code
 		if !code.Sendable() {
-			code = CloseNormal
+			code = actor.CloseNormal
 		}
 		if a.state == stateOpen {
-			a.closeWith(ReasonNormal, code, cr.Reason, nil)
+			a.closeWith(actor.ReasonNormal, code, cr.Reason, nil)
 		}
 		return
 	}
@@ -251,7 +247,7 @@ func (a *conn) onStarted() {
 		a.runInit()
 		if a.failure != nil {
 			// A client whose Init failed does not dial.
-			a.reason = Reason{Kind: ReasonError, Code: CloseInternalError, Err: a.failure}
+			a.reason = actor.Reason{Kind: actor.ReasonError, Code: actor.CloseInternalError, Err: a.failure}
 			a.state = stateClosed
 			a.pc.Stop(a.self)
 			return
@@ -270,7 +266,7 @@ func (a *conn) onStarted() {
 
 func (a *conn) runInit() {
 	a.initFailed = true
-	a.call(func() error { return a.h.Init(&a.ctx) })
+	a.call(func() error { return a.h.Init(a.ctx) })
 	a.initFailed = false
 }
 
@@ -347,7 +343,7 @@ func (a *conn) startReader() {
 	// its writer or by the peer).
 	go func() {
 		direct := &inFrame{gen: gen} // reused: the actor does not keep it
-		err := t.ReadLoop(func(f Frame) {
+		err := t.ReadLoop(func(f actor.Frame) {
 			direct.f = f
 			if a.mb.runDirect(direct) {
 				return
@@ -358,7 +354,7 @@ func (a *conn) startReader() {
 			case <-a.done:
 			}
 		})
-		direct.f = Frame{}
+		direct.f = actor.Frame{}
 		select {
 		case <-a.done:
 		default:
@@ -367,17 +363,17 @@ func (a *conn) startReader() {
 	}()
 }
 
-func (a *conn) onFrame(f Frame) {
+func (a *conn) onFrame(f actor.Frame) {
 	a.seen++
 	if a.state != stateOpen {
 		return // the handler already chose to close; its reply is on the way
 	}
 	switch f.Type {
-	case TextMessage, BinaryMessage:
+	case actor.TextMessage, actor.BinaryMessage:
 		a.cfg.metrics.in(len(f.Data))
-		a.call(func() error { return a.h.HandleIn(&a.ctx, f) })
+		a.call(func() error { return a.h.HandleIn(a.ctx, f) })
 	default:
-		a.call(func() error { return a.h.HandleControl(&a.ctx, f) })
+		a.call(func() error { return a.h.HandleControl(a.ctx, f) })
 	}
 }
 
@@ -385,7 +381,7 @@ func (a *conn) handleInfo(msg any) {
 	if a.state == stateClosed {
 		return
 	}
-	a.call(func() error { return a.h.HandleInfo(&a.ctx, msg) })
+	a.call(func() error { return a.h.HandleInfo(a.ctx, msg) })
 }
 
 // call runs a callback and acts on what it returned.
@@ -394,15 +390,15 @@ func (a *conn) call(fn func() error) {
 	if err == nil {
 		return
 	}
-	var ce *CloseError
+	var ce *actor.CloseError
 	switch {
 	case errors.As(err, &ce):
 		if !ce.Code.Sendable() {
 			a.fail(fmt.Errorf("protows: callback asked to close with code %d, which cannot be sent", ce.Code))
 			return
 		}
-		a.closeWith(ReasonNormal, ce.Code, ce.Reason, nil)
-	case errors.Is(err, ErrClosed), errors.Is(err, ErrOutboxFull), errors.Is(err, ErrDisconnected):
+		a.closeWith(actor.ReasonNormal, ce.Code, ce.Reason, nil)
+	case errors.Is(err, actor.ErrClosed), errors.Is(err, actor.ErrOutboxFull), errors.Is(err, actor.ErrDisconnected):
 		// Passed on from Push: the connection is closing or the overflow
 		// policy has acted already.
 	default:
@@ -413,7 +409,7 @@ func (a *conn) call(fn func() error) {
 func safely(fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
+			err = &actor.PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
 	return fn()
@@ -425,7 +421,7 @@ func (a *conn) onKeepalive() {
 	}
 	if a.awaitPong {
 		if a.seen == a.seenAtPing {
-			a.closeWith(ReasonTimeout, CloseGoingAway, "keepalive timeout", ErrKeepaliveTimeout)
+			a.closeWith(actor.ReasonTimeout, actor.CloseGoingAway, "keepalive timeout", actor.ErrKeepaliveTimeout)
 			return
 		}
 		a.awaitPong = false

@@ -1,18 +1,20 @@
-package actor
+package conn
 
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/protows/protows/actor"
 )
 
 // outItem is one frame waiting to be written.
 type outItem struct {
-	frame Frame     // a data frame, a ping or a pong
-	close bool      // a close frame with code and text instead of frame
-	code  CloseCode //
-	text  string    //
-	final bool      // close the network connection once this close frame is written
-	cost  int64     // its place in the backlog; close frames take none
+	frame actor.Frame     // a data frame, a ping or a pong
+	close bool            // a close frame with code and text instead of frame
+	code  actor.CloseCode //
+	text  string          //
+	final bool            // close the network connection once this close frame is written
+	cost  int64           // its place in the backlog; close frames take none
 }
 
 // outbox queues the frames a connection actor pushes until a writer takes

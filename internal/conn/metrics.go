@@ -1,9 +1,10 @@
-package actor
+package conn
 
 import (
 	"context"
 	"errors"
 
+	"github.com/protows/protows/actor"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -84,7 +85,7 @@ func (m *Metrics) out(n int) {
 	}
 }
 
-func (m *Metrics) closed(code CloseCode) {
+func (m *Metrics) closed(code actor.CloseCode) {
 	if m.enabled {
 		m.closes.Add(bg, 1, metric.WithAttributes(attribute.Int("code", int(code))))
 	}

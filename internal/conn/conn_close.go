@@ -1,9 +1,11 @@
-package actor
+package conn
 
 import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/protows/protows/actor"
 )
 
 // Ending a connection: failures, the close handshake, and stopping.
@@ -23,7 +25,7 @@ func (a *conn) fail(err error) {
 		a.failure = err
 	}
 	attrs := []any{slog.Any("error", err)}
-	var pe *PanicError
+	var pe *actor.PanicError
 	if errors.As(err, &pe) {
 		attrs = append(attrs, slog.String("stack", string(pe.Stack)))
 	}
@@ -33,7 +35,7 @@ func (a *conn) fail(err error) {
 		// other. A failure while the socket is closing or between sockets
 		// changes nothing but the log.
 		if a.state == stateOpen {
-			a.closeWith(ReasonError, CloseInternalError, "internal error", err)
+			a.closeWith(actor.ReasonError, actor.CloseInternalError, "internal error", err)
 		}
 		return
 	}
@@ -43,13 +45,13 @@ func (a *conn) fail(err error) {
 // closeWith starts closing: the close frame is queued behind the frames
 // already pushed, nothing pushed later is sent, and the connection waits up
 // to the close timeout for the peer's close.
-func (a *conn) closeWith(kind ReasonKind, code CloseCode, text string, err error) {
+func (a *conn) closeWith(kind actor.ReasonKind, code actor.CloseCode, text string, err error) {
 	if a.state != stateOpen {
 		return
 	}
 	a.state = stateClosing
-	text = truncateUTF8(text, maxCloseReason)
-	a.reason = Reason{Kind: kind, Code: code, Text: text, Err: err}
+	text = truncateUTF8(text, maxControlPayload-2)
+	a.reason = actor.Reason{Kind: kind, Code: code, Text: text, Err: err}
 	if a.keepalive != nil {
 		a.keepalive.Stop()
 	}
@@ -66,30 +68,30 @@ func (a *conn) onReaderExit(err error) {
 		_ = a.t.Close()
 		return
 	}
-	var ce *CloseError
-	var pe *ProtocolError
+	var ce *actor.CloseError
+	var pe *actor.ProtocolError
 	switch {
 	case errors.As(err, &ce):
 		if a.state == stateOpen {
 			// The peer closes: answer with its code behind what is queued.
 			reply := ce.Code
 			if !reply.Sendable() {
-				reply = CloseNormal
+				reply = actor.CloseNormal
 			}
-			a.closeWith(ReasonRemote, reply, ce.Reason, nil)
+			a.closeWith(actor.ReasonRemote, reply, ce.Reason, nil)
 			a.reason.Code = ce.Code
 		}
 	case errors.As(err, &pe):
 		if a.state == stateOpen {
 			a.state = stateClosing
-			a.reason = Reason{Kind: ReasonError, Code: pe.Code, Err: pe}
+			a.reason = actor.Reason{Kind: actor.ReasonError, Code: pe.Code, Err: pe}
 		}
 		a.closeSent = true // the transport sent it
 		a.cfg.metrics.dropped(a.out.discard())
 	default:
 		if a.state == stateOpen {
 			a.state = stateClosing
-			a.reason = Reason{Kind: ReasonError, Code: CloseAbnormal, Err: err}
+			a.reason = actor.Reason{Kind: actor.ReasonError, Code: actor.CloseAbnormal, Err: err}
 		}
 		a.closeSent = true // the socket is gone
 		a.cfg.metrics.dropped(a.out.discard())
@@ -101,7 +103,7 @@ func (a *conn) onCloseExpired() {
 	if a.state != stateClosing {
 		return
 	}
-	a.logger().Debug("closing without the peer's close frame", slog.Any("error", ErrCloseTimeout))
+	a.logger().Debug("closing without the peer's close frame", slog.Any("error", actor.ErrCloseTimeout))
 	a.closeSent = true
 	_ = a.t.Close() // ends the reader, and a write blocked on the peer
 	a.maybeFinish()
@@ -116,7 +118,7 @@ func (a *conn) maybeFinish() {
 		return
 	}
 	_ = a.t.Close()
-	if a.dial != nil && a.reason.Kind != ReasonNormal && a.reason.Kind != ReasonShutdown && !a.link.closeReq.Load() {
+	if a.dial != nil && a.reason.Kind != actor.ReasonNormal && a.reason.Kind != actor.ReasonShutdown && !a.link.closeReq.Load() {
 		a.disconnected(time.Since(a.connectedAt))
 		return
 	}
@@ -136,12 +138,12 @@ func (a *conn) onStopping() {
 		// The writer sends what is queued (not after a failure), then a last
 		// close frame, then closes the socket.
 		a.state = stateClosed
-		a.reason = Reason{Kind: ReasonShutdown, Code: CloseGoingAway}
+		a.reason = actor.Reason{Kind: actor.ReasonShutdown, Code: actor.CloseGoingAway}
 		if a.failure != nil {
-			a.reason = Reason{Kind: ReasonError, Code: CloseInternalError, Text: "internal error", Err: a.failure}
+			a.reason = actor.Reason{Kind: actor.ReasonError, Code: actor.CloseInternalError, Text: "internal error", Err: a.failure}
 			a.cfg.metrics.dropped(a.out.discard())
 		} else if a.link != nil && a.link.closeReq.Load() {
-			a.reason = Reason{Kind: ReasonNormal, Code: CloseNormal}
+			a.reason = actor.Reason{Kind: actor.ReasonNormal, Code: actor.CloseNormal}
 		}
 		a.out.push(outItem{close: true, code: a.reason.Code, text: a.reason.Text, final: true})
 	case stateClosing:
@@ -152,7 +154,7 @@ func (a *conn) onStopping() {
 		// reason, or as closed if it never connected or was asked to close.
 		a.state = stateClosed
 		if a.reason.Kind == 0 || a.link.closeReq.Load() {
-			a.reason = Reason{Kind: ReasonNormal, Code: CloseNormal}
+			a.reason = actor.Reason{Kind: actor.ReasonNormal, Code: actor.CloseNormal}
 		}
 	}
 	a.cfg.metrics.dropped(len(a.held))
@@ -166,7 +168,7 @@ func (a *conn) terminate() {
 	}
 	a.terminated = true
 	a.socketDown()
-	if err := safely(func() error { a.h.Terminate(&a.ctx, a.reason); return nil }); err != nil {
+	if err := safely(func() error { a.h.Terminate(a.ctx, a.reason); return nil }); err != nil {
 		a.logger().Error("Terminate failed", slog.Any("error", err))
 	}
 }

@@ -1,7 +1,9 @@
-package actor
+package conn
 
 import (
 	"sync/atomic"
+
+	"github.com/protows/protows/actor"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 )
@@ -75,11 +77,11 @@ func inboxCost(msg any) (cost int64, counted bool) {
 		msg = env.Message
 	}
 	switch m := msg.(type) {
-	case *Shutdown, *CloseRequest, *clientClose, *overflowed, *protoactor.PoisonPill:
+	case *actor.Shutdown, *actor.CloseRequest, *clientClose, *overflowed, *protoactor.PoisonPill:
 		return 0, false
-	case Frame:
+	case actor.Frame:
 		return payloadCost(len(m.Data)), true
-	case *Frame:
+	case *actor.Frame:
 		return payloadCost(len(m.Data)), true
 	case *pushMsg:
 		if m.reserved {

@@ -1,9 +1,11 @@
-package actor_test
+package conn_test
 
 import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/protows/protows/wsactor"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,7 +28,7 @@ func fillBacklog(c *actor.Context) error {
 // twice: once the writer (stalled) has taken its first frame out, the
 // second fill takes that place too.
 func TestFullBacklogRefusesNoTimerOrPoison(t *testing.T) {
-	limit := actortest.WithConnOptions(actor.WithOutboundLimit(0, 8*64), actor.WithOverflowPolicy(actor.OverflowDropNewest))
+	limit := actortest.WithConnOptions(wsactor.WithOutboundLimit(0, 8*64), wsactor.WithOverflowPolicy(wsactor.OverflowDropNewest))
 	t.Run("SendAfter", func(t *testing.T) {
 		ticks := make(chan struct{}, 2)
 		c := actortest.New(t, &script{info: func(c *actor.Context, msg any) error {

@@ -1,8 +1,10 @@
-package actor
+package conn
 
 import (
 	"fmt"
 	"log/slog"
+
+	"github.com/protows/protows/actor"
 )
 
 // This file holds what bounds a connection's outbound side: pushing frames
@@ -15,7 +17,7 @@ const maxControlPayload = 125
 
 // push queues a data frame under the backlog's bound; a client that is not
 // connected holds it instead, up to its hold limit.
-func (a *conn) push(f Frame) error {
+func (a *conn) push(f actor.Frame) error {
 	if !f.IsData() {
 		return fmt.Errorf("protows: Push takes text or binary frames, not %s", f.Type)
 	}
@@ -26,17 +28,17 @@ func (a *conn) push(f Frame) error {
 			a.held = append(a.held, f)
 			return nil
 		}
-		return ErrDisconnected
+		return actor.ErrDisconnected
 	default:
-		return ErrClosed
+		return actor.ErrClosed
 	}
 	return a.enqueue(f)
 }
 
 // pushControl queues a ping or a pong for the peer, in order with the data
 // frames, under the same bound.
-func (a *conn) pushControl(f Frame) error {
-	if f.Type != PingMessage && f.Type != PongMessage {
+func (a *conn) pushControl(f actor.Frame) error {
+	if f.Type != actor.PingMessage && f.Type != actor.PongMessage {
 		return fmt.Errorf("protows: a control frame is a ping or a pong, not %s", f.Type)
 	}
 	if len(f.Data) > maxControlPayload {
@@ -46,14 +48,14 @@ func (a *conn) pushControl(f Frame) error {
 	case stateOpen:
 		return a.enqueue(f)
 	case stateConnecting, stateDisconnected:
-		return ErrDisconnected
+		return actor.ErrDisconnected
 	}
-	return ErrClosed
+	return actor.ErrClosed
 }
 
 // enqueue takes a place in the backlog for f and queues it; when there is
 // none, the overflow policy decides.
-func (a *conn) enqueue(f Frame) error {
+func (a *conn) enqueue(f actor.Frame) error {
 	cost := payloadCost(len(f.Data))
 	if !a.backlog.take(cost) && !a.makeRoom(cost) {
 		return a.refuse()
@@ -93,7 +95,7 @@ func (a *conn) refuse() error {
 	if a.cfg.overflow == OverflowClose {
 		a.closeOverflowed()
 	}
-	return ErrOutboxFull
+	return actor.ErrOutboxFull
 }
 
 // inboxFull applies the overflow policy to a message another actor posts
@@ -135,9 +137,9 @@ func (a *conn) closeOverflowed() {
 	a.cfg.metrics.dropped(a.out.discard())
 	a.cfg.metrics.droppedMessages(a.mb.dropCounted())
 	a.logger().Warn("outbound backlog full; closing",
-		slog.Int("code", int(CloseTryAgainLater)),
+		slog.Int("code", int(actor.CloseTryAgainLater)),
 		slog.Int64("limit_bytes", a.backlog.maxBytes))
-	a.closeWith(ReasonError, CloseTryAgainLater, "outbound queue full", ErrOutboxFull)
+	a.closeWith(actor.ReasonError, actor.CloseTryAgainLater, "outbound queue full", actor.ErrOutboxFull)
 }
 
 // kick hands the queued frames to a writer goroutine when frames wait and
@@ -163,7 +165,7 @@ func (a *conn) abort() {
 		return
 	}
 	a.state = stateClosing
-	a.reason = Reason{Kind: ReasonNormal, Code: CloseAbnormal, Err: ErrAborted}
+	a.reason = actor.Reason{Kind: actor.ReasonNormal, Code: actor.CloseAbnormal, Err: actor.ErrAborted}
 	if a.keepalive != nil {
 		a.keepalive.Stop()
 	}

@@ -1,4 +1,4 @@
-package actor_test
+package conn_test
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/protows/protows/wsactor"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/assert"
@@ -208,7 +210,7 @@ func TestProtocolErrorFromTransport(t *testing.T) {
 func TestCloseTimeoutDropsSilentPeer(t *testing.T) {
 	c := actortest.New(t, &script{init: func(c *actor.Context) error {
 		return actor.Stop(actor.CloseNormal, "")
-	}}, actortest.WithManualCloseAnswer(), actortest.WithConnOptions(actor.WithCloseTimeout(50*time.Millisecond)))
+	}}, actortest.WithManualCloseAnswer(), actortest.WithConnOptions(wsactor.WithCloseTimeout(50*time.Millisecond)))
 	c.ExpectClose(actor.CloseNormal)
 	// The peer never answers.
 	r := c.Terminated()
@@ -263,7 +265,7 @@ func TestShutdownMessage(t *testing.T) {
 func TestKeepaliveTimeout(t *testing.T) {
 	const interval, pongTimeout = 50 * time.Millisecond, 300 * time.Millisecond
 	start := time.Now()
-	c := actortest.New(t, &script{}, actortest.WithConnOptions(actor.WithKeepalive(interval, pongTimeout)))
+	c := actortest.New(t, &script{}, actortest.WithConnOptions(wsactor.WithKeepalive(interval, pongTimeout)))
 	got, err := c.Next()
 	require.NoError(t, err)
 	assert.Equal(t, actor.PingMessage, got.Frame.Type)
@@ -296,7 +298,7 @@ func TestKeepaliveKeptAlive(t *testing.T) {
 		{"data", func(c *actortest.Conn, ping int) { c.InText(fmt.Sprint("answer ", ping)) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := actortest.New(t, &script{}, actortest.WithConnOptions(actor.WithKeepalive(interval, pongTimeout)))
+			c := actortest.New(t, &script{}, actortest.WithConnOptions(wsactor.WithKeepalive(interval, pongTimeout)))
 			for ping := 1; ping <= 3; {
 				got, err := c.Next()
 				require.NoError(t, err)
@@ -331,7 +333,7 @@ func TestOverflowClosesWith1013(t *testing.T) {
 				errs = append(errs, c.Push(actor.Text(fmt.Sprint(i))))
 			}
 			return nil
-		}}, actortest.WithConnOptions(actor.WithOutboundLimit(8, 1<<20), actor.WithCloseTimeout(100*time.Millisecond)))
+		}}, actortest.WithConnOptions(wsactor.WithOutboundLimit(8, 1<<20), wsactor.WithCloseTimeout(100*time.Millisecond)))
 		c.StallWrites()
 		c.Send("go")
 		r := c.Terminated()
@@ -352,7 +354,7 @@ func TestOverflowClosesWith1013(t *testing.T) {
 		c := actortest.New(t, &script{info: func(c *actor.Context, msg any) error {
 			handled.Add(1)
 			return c.Push(actor.Text(msg.(string)))
-		}}, actortest.WithConnOptions(actor.WithOutboundLimit(8, 1<<20), actor.WithCloseTimeout(100*time.Millisecond)))
+		}}, actortest.WithConnOptions(wsactor.WithOutboundLimit(8, 1<<20), wsactor.WithCloseTimeout(100*time.Millisecond)))
 		c.StallWrites()
 		for i := range 1000 {
 			c.Send(fmt.Sprint(i))
@@ -367,11 +369,11 @@ func TestOverflowClosesWith1013(t *testing.T) {
 
 func TestOverflowDropPolicies(t *testing.T) {
 	for _, tc := range []struct {
-		policy actor.OverflowPolicy
+		policy wsactor.OverflowPolicy
 		want   []string
 	}{
-		{actor.OverflowDropNewest, []string{"0", "1", "2", "3"}},
-		{actor.OverflowDropOldest, []string{"6", "7", "8", "9"}},
+		{wsactor.OverflowDropNewest, []string{"0", "1", "2", "3"}},
+		{wsactor.OverflowDropOldest, []string{"6", "7", "8", "9"}},
 	} {
 		t.Run(tc.policy.String(), func(t *testing.T) {
 			var errs []error
@@ -382,7 +384,7 @@ func TestOverflowDropPolicies(t *testing.T) {
 					errs = append(errs, c.Push(actor.Text(fmt.Sprint(i))))
 				}
 				return nil
-			}}, actortest.WithConnOptions(actor.WithOutboundLimit(4, 1<<20), actor.WithOverflowPolicy(tc.policy)))
+			}}, actortest.WithConnOptions(wsactor.WithOutboundLimit(4, 1<<20), wsactor.WithOverflowPolicy(tc.policy)))
 			c.StallWrites()
 			c.Send("fill")
 			c.ResumeWrites()
@@ -398,7 +400,7 @@ func TestOverflowDropPolicies(t *testing.T) {
 					failed++
 				}
 			}
-			if tc.policy == actor.OverflowDropNewest {
+			if tc.policy == wsactor.OverflowDropNewest {
 				assert.Equal(t, 6, failed)
 			} else {
 				assert.Equal(t, 0, failed)

@@ -1,7 +1,9 @@
-package actor
+package conn
 
 import (
 	"errors"
+
+	"github.com/protows/protows/actor"
 )
 
 // Writing the outbound queue to the socket, off the actor's turn.
@@ -9,7 +11,7 @@ import (
 func (a *conn) onWriteDone(m *writeDone) {
 	if m.err != nil && a.state == stateOpen {
 		a.state = stateClosing
-		a.reason = Reason{Kind: ReasonError, Code: CloseAbnormal, Err: m.err}
+		a.reason = actor.Reason{Kind: actor.ReasonError, Code: actor.CloseAbnormal, Err: m.err}
 	}
 	a.closeSent = true
 	a.maybeFinish()
@@ -59,9 +61,9 @@ func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
 			}
 		} else {
 			switch it.frame.Type {
-			case PingMessage:
+			case actor.PingMessage:
 				err = t.WritePing(it.frame.Data)
-			case PongMessage:
+			case actor.PongMessage:
 				err = t.WritePong(it.frame.Data)
 			default:
 				err = t.WriteFrame(it.frame)
