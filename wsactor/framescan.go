@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 
 	"github.com/gorilla/websocket"
 )
@@ -136,6 +137,11 @@ func (s *frameScan) frameHeader() {
 type scanConn struct {
 	net.Conn
 	scan *frameScan
+
+	// Coalesced writes (coalesce.go).
+	wmu  sync.Mutex
+	hold bool    // keep the next Write back
+	held *[]byte // bytes kept back; nil when none
 }
 
 func (c *scanConn) Read(p []byte) (int, error) {

@@ -35,6 +35,7 @@ type transport struct {
 	scan         *frameScan // the peer's framing; nil when it cannot be followed (a client behind a proxy)
 	server       bool
 	text         utf8stream.Validator // checks a text message as it arrives; reader goroutine only
+	sock         *scanConn            // the socket gorilla writes to, when it is ours: it coalesces writes
 }
 
 var _ conn.Transport = (*transport)(nil)
@@ -46,7 +47,25 @@ func newTransport(c *websocket.Conn, server bool, writeTimeout time.Duration, re
 	// so that reading can go on after an oversized message (see fail);
 	// gorilla's own limit counts wire bytes and leaves the reader unusable.
 	c.SetReadLimit(0)
-	return &transport{c: c, server: server, writeTimeout: writeTimeout, readLimit: readLimit, linger: linger, scan: scan}
+	sock, _ := c.NetConn().(*scanConn)
+	return &transport{c: c, server: server, writeTimeout: writeTimeout, readLimit: readLimit, linger: linger, scan: scan, sock: sock}
+}
+
+// Hold keeps the next frame back to coalesce it with the ones after it
+// (see scanConn.Write); without a socket of ours (a client behind a proxy)
+// every frame is written at once.
+func (t *transport) Hold() {
+	if t.sock != nil {
+		t.sock.holdNext()
+	}
+}
+
+// Flush writes what Hold kept back.
+func (t *transport) Flush() error {
+	if t.sock == nil {
+		return nil
+	}
+	return t.sock.flush()
 }
 
 // Errors of readMessage, answered by ReadLoop.

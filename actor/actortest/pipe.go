@@ -138,6 +138,12 @@ func (p *pipe) WritePong(data []byte) error {
 	return p.record(Sent{Frame: actor.Frame{Type: actor.PongMessage, Data: data}})
 }
 
+// Hold does nothing: each frame reaches the test as it is written.
+func (p *pipe) Hold() {}
+
+// Flush does nothing; see Hold.
+func (p *pipe) Flush() error { return nil }
+
 func (p *pipe) WriteClose(code actor.CloseCode, reason string) error {
 	if err := p.wait(); err != nil {
 		return err

@@ -40,18 +40,38 @@ func (a *conn) flush(inline bool) {
 
 // writeQueued writes it, the first item taken, then the rest of the queue,
 // and lets go of the writer token.
+//
+// While more frames wait behind the one it writes, it asks the transport
+// to hold that one back (Transport.Hold), so that a burst leaves in few
+// system calls; the last frame of a run is written at once, with what was
+// held. A frame alone is never delayed.
 func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
 	frames, bytes := 0, 0
+	var last Transport // the transport written to last, which may hold bytes
+	defer func() {
+		if last != nil {
+			// Something may still be held: frames dropped from behind the
+			// last one written (a discard, an overflow policy), or a write
+			// that failed. A flush with nothing held costs a lock.
+			_ = last.Flush()
+		}
+	}()
 	for ok := true; ok; it, t, gen, ok = a.out.next() {
 		if inline && (frames >= inlineFrames || bytes >= inlineBytes) {
 			// Writer goroutine: takes over the writer token (and so the queue)
 			// from the reader goroutine; it ends when the queue is empty or a
 			// write fails.
+			// What this goroutine held goes out with the writer's writes.
+			last = nil
 			go a.writeQueued(false, it, t, gen)
 			return
 		}
 		frames, bytes = frames+1, bytes+len(it.frame.Data)
+		last = t
 		var err error
+		if !it.close && a.out.len() > 0 {
+			t.Hold()
+		}
 		if it.close {
 			err = t.WriteClose(it.code, it.text)
 			if it.final {

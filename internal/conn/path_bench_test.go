@@ -63,6 +63,8 @@ func (t *memTransport) WriteFrame(actor.Frame) error {
 func (t *memTransport) WritePing([]byte) error                   { return nil }
 func (t *memTransport) WritePong([]byte) error                   { return nil }
 func (t *memTransport) WriteClose(actor.CloseCode, string) error { return nil }
+func (t *memTransport) Hold()                                    {}
+func (t *memTransport) Flush() error                             { return nil }
 func (t *memTransport) Close() error {
 	t.once.Do(func() { close(t.closed) })
 	return nil

@@ -35,6 +35,14 @@ type Transport interface {
 	WritePing(data []byte) error
 	// WritePong writes a pong, as WritePing writes a ping.
 	WritePong(data []byte) error
+	// Hold asks that the next frame written (WriteFrame, WritePing,
+	// WritePong) be kept back, to go out with the write after it in one
+	// system call. The writer calls it when more frames wait behind the one
+	// it writes; a write without Hold before it, WriteClose, or Flush sends
+	// what is kept. A transport that cannot hold ignores it.
+	Hold()
+	// Flush sends what Hold kept back, and cancels a Hold no write used.
+	Flush() error
 	// WriteClose writes a close frame with code and reason.
 	WriteClose(code actor.CloseCode, reason string) error
 	// Close closes the network connection without a close frame; a blocked
