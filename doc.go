@@ -12,7 +12,8 @@
 // The packages:
 //
 //   - [github.com/protows/protows/actor]: what a handler is written
-//     against: the [actor.Handler] contract, [actor.Context], frames, close
+//     against: the [github.com/protows/protows/actor.Handler] contract,
+//     [github.com/protows/protows/actor.Context], frames, close
 //     codes and reasons. It depends on no websocket library, and
 //     [github.com/protows/protows/actor/actortest] drives a handler in
 //     memory for unit tests.

@@ -69,9 +69,13 @@ func (c CloseCode) Sendable() bool {
 	return false
 }
 
-// maxCloseReason is the longest reason that fits a control frame (125 bytes)
-// after the two-byte code.
-const maxCloseReason = 123
+// Shutdown asks a connection actor to close with Code and Reason, as a
+// server does when it shuts down; Terminate sees ReasonShutdown. Any actor
+// may send it to a connection's PID.
+type Shutdown struct {
+	Code   CloseCode
+	Reason string
+}
 
 // CloseError is a close with a code and reason. A callback returns one (see
 // [Stop]) to close its connection; a peer's close arrives as one in

@@ -19,12 +19,12 @@ import (
 // during the callback it was passed to; never keep it or use it from
 // another goroutine (send the connection's PID a message instead).
 type Context struct {
-	rt runtime
+	rt connRuntime
 }
 
-// runtime is the connection a Context belongs to; internal/conn implements
+// connRuntime is the connection a Context belongs to; internal/conn implements
 // it. State checks live there, argument checks here.
-type runtime interface {
+type connRuntime interface {
 	Push(f Frame) error
 	PushControl(f Frame) error
 	Queued() int
@@ -41,7 +41,7 @@ type runtime interface {
 }
 
 func init() {
-	actorhook.NewContext = func(rt any) any { return &Context{rt: rt.(runtime)} }
+	actorhook.NewContext = func(rt any) any { return &Context{rt: rt.(connRuntime)} }
 	actorhook.NewHandshake = func(ctx context.Context, r *http.Request, offered []string) any {
 		return &Handshake{Request: r, Header: http.Header{}, ctx: ctx, offered: offered}
 	}

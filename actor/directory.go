@@ -25,14 +25,6 @@ type Directory interface {
 // connection has none (see wsactor.WithRegistry).
 var ErrNoDirectory = errors.New("protows: no registry configured for this connection")
 
-// Shutdown asks a connection actor to close with Code and Reason, as a
-// server does when it shuts down; Terminate sees ReasonShutdown. Any actor
-// may send it to a connection's PID.
-type Shutdown struct {
-	Code   CloseCode
-	Reason string
-}
-
 // CloseRequest asks a connection to close with Code and Reason, as if its
 // handler had called Close (ReasonNormal). A registry sends it to the
 // previous holder of a name it gives to a newcomer.

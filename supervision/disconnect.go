@@ -28,8 +28,8 @@ func (d *Disconnect) Error() string {
 	return fmt.Sprintf("protows: disconnected (%v) after %v; handler decision: %v", d.Reason, d.Uptime.Round(time.Millisecond), d.Decision)
 }
 
-// GetUptime returns Uptime, or 0 for a nil Disconnect.
-func (d *Disconnect) GetUptime() time.Duration {
+// uptime returns Uptime, or 0 for a nil Disconnect.
+func (d *Disconnect) uptime() time.Duration {
 	if d == nil {
 		return 0
 	}

@@ -205,7 +205,7 @@ func (s *strategy) HandleFailure(sys *protoactor.ActorSystem, sup protoactor.Sup
 	if s.p.StablePeriod > 0 {
 		// A client reports how long its socket was up; for other actors,
 		// the time since their last restart counts.
-		up, known := d.GetUptime(), isDisconnect
+		up, known := d.uptime(), isDisconnect
 		if !isDisconnect {
 			up, known = s.uptime(child)
 		}

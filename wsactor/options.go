@@ -20,7 +20,7 @@ import (
 	"github.com/protows/protows/supervision"
 )
 
-// Defaults of a [Server].
+// Defaults of the options, for servers and clients alike (and actortest).
 const (
 	DefaultReadLimit        = 1 << 20
 	DefaultWriteTimeout     = 10 * time.Second
@@ -28,9 +28,9 @@ const (
 	DefaultReadBufferSize   = 1024
 	DefaultWriteBufferSize  = 4096
 	DefaultDialTimeout      = 10 * time.Second
-	DefaultCloseTimeout     = conn.DefaultCloseTimeout  // WithCloseTimeout
-	DefaultPingInterval     = conn.DefaultPingInterval  // WithKeepalive
-	DefaultOutboundBytes    = conn.DefaultOutboundBytes // WithOutboundLimit
+	DefaultCloseTimeout     = 5 * time.Second  // WithCloseTimeout
+	DefaultPingInterval     = 30 * time.Second // WithKeepalive
+	DefaultOutboundBytes    = 16 << 20         // WithOutboundLimit
 )
 
 // ServerOption configures a [Server]: an [Option], or an option for
@@ -293,11 +293,11 @@ func init() {
 			return nil, err
 		}
 		o := &conn.Options{Subprotocols: c.subprotocols, HandshakeTimeout: c.handshakeTimeout}
+		cc, err := c.connConfig(sys) // validates as NewServer does
+		if err != nil {
+			return nil, err
+		}
 		if sys != nil {
-			cc, err := c.connConfig(sys)
-			if err != nil {
-				return nil, err
-			}
 			o.Conn = cc
 		}
 		return o, nil
@@ -368,7 +368,7 @@ func (c *config) validate() error {
 // connConfig builds the connection settings shared by every connection.
 func (c *config) connConfig(sys *protoactor.ActorSystem) (*conn.Config, error) {
 	log := c.logger
-	if log == nil {
+	if log == nil && sys != nil {
 		log = sys.Logger()
 	}
 	opts := append([]conn.Option{conn.WithLogger(log)}, c.conn...)

@@ -60,8 +60,9 @@ func WithStrategy(s protoactor.SupervisorStrategy) Option {
 }
 
 // WithConnOptions gives the connection the options a server gives its
-// connections: wsactor.WithKeepalive, WithCloseTimeout, WithOutboundLimit,
-// WithOverflowPolicy, WithLogger, WithRegistry, WithMeterProvider. Options
+// connections: wsactor.WithKeepalive, wsactor.WithCloseTimeout,
+// wsactor.WithOutboundLimit, wsactor.WithOverflowPolicy, wsactor.WithLogger,
+// wsactor.WithRegistry, wsactor.WithMeterProvider. Options
 // about the socket itself (buffer sizes, compression, read limit, write and
 // handshake timeouts, subprotocols: see [WithSubprotocol]) do not apply to
 // the in-memory socket. Keepalive is off unless set here.
@@ -130,6 +131,9 @@ func New(tb testing.TB, h actor.Handler, opts ...Option) *Conn {
 	c.sup = conn.NewSupervisor(sys, s.strategy)
 	c.pid, err = c.sup.Spawn(o.Conn.Props(c.rec, c.p))
 	if err != nil {
+		if s.sys == nil {
+			sys.Shutdown()
+		}
 		tb.Fatalf("actortest: %v", err)
 	}
 	tb.Cleanup(func() {

@@ -411,3 +411,26 @@ func TestInvalidOptionsRefused(t *testing.T) {
 	require.Len(t, tb.failures, 1)
 	assert.Contains(t, tb.failures[0], "outbound limit")
 }
+
+// Connect refuses every option NewServer refuses, connection settings
+// included, though it runs no connection.
+func TestConnectRefusesWhatNewServerRefuses(t *testing.T) {
+	sys := protoactor.NewActorSystem(protoactor.WithLoggerFactory(func(*protoactor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	defer sys.Shutdown()
+	for name, o := range map[string]wsactor.Option{
+		"close timeout 0":    wsactor.WithCloseTimeout(0),
+		"negative keepalive": wsactor.WithKeepalive(-time.Second, 0),
+		"outbound limit -1":  wsactor.WithOutboundLimit(-1, 0),
+		"unknown overflow":   wsactor.WithOverflowPolicy(wsactor.OverflowPolicy(9)),
+		"handshake timeout":  wsactor.WithHandshakeTimeout(0),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, serr := wsactor.NewServer(sys, func() actor.Handler { return actor.BaseHandler{} }, o)
+			require.Error(t, serr)
+			_, cerr := actortest.Connect(actor.BaseHandler{}, httptest.NewRequest(http.MethodGet, "/ws", nil), o)
+			assert.Error(t, cerr)
+		})
+	}
+}

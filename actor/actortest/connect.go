@@ -17,7 +17,7 @@ import (
 // handshake r, the way a wsactor server given opts runs it, and returns
 // the server's answer with the error Connect returned. Of the options,
 // wsactor.WithSubprotocols (the first the request offers is chosen before
-// Connect runs; Connect may choose another) and WithHandshakeTimeout
+// Connect runs; Connect may choose another) and wsactor.WithHandshakeTimeout
 // (Connect's context ends after it; default 10 s) apply; invalid options
 // are refused as NewServer refuses them.
 //

@@ -147,7 +147,7 @@ func (cfg *Config) Props(h actor.Handler, t Transport) *protoactor.Props {
 // over sockets opened by dial, and the link its creator keeps. Spawn it
 // under a parent with a reconnect strategy (supervision.Policy): when a
 // socket ends the actor asks h.HandleDisconnect and escalates a
-// *[Disconnect]; a restart dials again, with the same PID and handler.
+// *[supervision.Disconnect]; a restart dials again, with the same PID and handler.
 func (cfg *Config) ClientProps(h actor.ClientHandler, dial Dialer) (*protoactor.Props, *ClientLink) {
 	a := newConn(cfg, h)
 	a.dial, a.ch = dial, h

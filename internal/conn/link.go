@@ -56,10 +56,10 @@ func (l *ClientLink) setConnected(up bool) {
 
 // WaitConnected returns nil once the client is connected: at once if it is
 // now, or at its next successful handshake. It returns ctx.Err() if ctx
-// ends first, and an error matching [ErrClosed] if the client has ended
+// ends first, and an error matching [actor.ErrClosed] if the client has ended
 // (closed, stopped, or given up by its handler or reconnect policy); that
 // error also wraps the error of the client's last Reason, so errors.As
-// finds a [*DialError] when the last dial was refused.
+// finds a [*actor.DialError] when the last dial was refused.
 func (l *ClientLink) WaitConnected(ctx context.Context) error {
 	l.upMu.Lock()
 	up := l.up
