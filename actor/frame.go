@@ -4,7 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
+
+	"github.com/protows/protows/internal/actorhook"
 )
+
+func init() {
+	actorhook.FrameEncoding = func(f any) *atomic.Value {
+		if e := f.(*Frame).enc; e != nil {
+			return &e.v
+		}
+		return nil
+	}
+}
 
 // MessageType is the kind of a websocket frame, with the RFC 6455 opcode as
 // its value.
@@ -37,10 +49,39 @@ func (t MessageType) String() string {
 // Frame is one whole websocket message: fragments are already joined, and a
 // text message received from a peer is valid UTF-8. A Frame handed to
 // [Context.Push] is written later by another goroutine, so its Data must not
-// be modified afterwards; the same Frame may be pushed to many connections.
+// be modified afterwards; the same Frame may be pushed to many connections
+// (see [Prepare]).
 type Frame struct {
 	Type MessageType
 	Data []byte
+
+	enc *encoding // the wire encoding shared by every connection (Prepare)
+}
+
+// encoding holds a prepared frame's wire encoding, made by the first
+// server connection that writes it (wsactor keeps a gorilla
+// PreparedMessage here) and read by every other.
+type encoding struct {
+	v atomic.Value
+}
+
+// Prepare returns f marked for sharing its wire encoding: the first server
+// connection that writes it frames it, and compresses it if that
+// connection uses permessage-deflate, and every other connection writes
+// the same bytes (for each compression setting in use, the work is done
+// once). Use it for a frame pushed to many connections. A registry's
+// Publish prepares the frames it sends to more than one connection itself.
+// Client connections write a prepared frame as any other (each masks its
+// frames with a key of its own). Preparing costs a little for a frame
+// written once; a frame already prepared is returned as it is.
+//
+// The prepared frame has the same Type and Data; it differs from f only to
+// reflect.DeepEqual (and testify's Equal): compare Type and Data instead.
+func Prepare(f Frame) Frame {
+	if f.enc == nil {
+		f.enc = &encoding{}
+	}
+	return f
 }
 
 // Text returns a text frame holding s.

@@ -364,9 +364,10 @@ func (r *Cluster) publish(group string, from *protoactor.PID, msg any) error {
 		}
 		size += int64(len(group))
 	}
+	lmsg := shared(msg, len(local))
 	for _, pid := range local {
 		if from == nil || keyOf(pid) != keyOf(from) {
-			r.sys.Root.Send(pid, msg)
+			r.sys.Root.Send(pid, lmsg)
 		}
 	}
 	var errs []error

@@ -193,9 +193,10 @@ func (t *tables) handle(ctx protoactor.Context, r *request) response {
 		return response{}
 	case opPublish:
 		if g, ok := t.groups[r.name]; ok {
+			msg := shared(r.msg, len(g.members))
 			for _, pid := range g.members {
 				if r.pid == nil || keyOf(pid) != keyOf(r.pid) { // r.pid: PublishFrom's sender
-					ctx.Send(pid, r.msg)
+					ctx.Send(pid, msg)
 				}
 			}
 		}
@@ -289,4 +290,14 @@ func (t *tables) forget(pid *protoactor.PID) {
 		t.leave(g, pid)
 	}
 	delete(t.held, k)
+}
+
+// shared prepares a frame sent to n > 1 connections (actor.Prepare), so
+// that it is framed, and compressed, once for all of them rather than once
+// per connection. Other messages are returned as they are.
+func shared(msg any, n int) any {
+	if f, ok := msg.(actor.Frame); ok && n > 1 {
+		return actor.Prepare(f)
+	}
+	return msg
 }

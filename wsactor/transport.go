@@ -10,7 +10,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/protows/protows/internal/actorhook"
 
 	"github.com/gorilla/websocket"
 
@@ -292,7 +295,35 @@ func (t *transport) WriteFrame(f actor.Frame) error {
 			}
 		}
 	}
+	if t.server {
+		if slot := actorhook.FrameEncoding(&f); slot != nil {
+			if pm := prepared(slot, f); pm != nil {
+				return writeError(t.c.WritePreparedMessage(pm))
+			}
+		}
+	}
 	return writeError(t.c.WriteMessage(int(f.Type), f.Data))
+}
+
+// prepared returns the PreparedMessage of a frame made with actor.Prepare,
+// making it if this is the first connection to write the frame. gorilla
+// frames (and compresses) it once per compression setting and keeps the
+// bytes for every other connection. Clients do not use it: gorilla would
+// mask every client's copy with the same key.
+func prepared(slot *atomic.Value, f actor.Frame) *websocket.PreparedMessage {
+	if pm, ok := slot.Load().(*websocket.PreparedMessage); ok {
+		return pm
+	}
+	pm, err := websocket.NewPreparedMessage(int(f.Type), f.Data)
+	if err != nil {
+		// gorilla frames into memory here, which does not fail; should it,
+		// the frame is written as usual.
+		return nil
+	}
+	if !slot.CompareAndSwap(nil, pm) {
+		pm = slot.Load().(*websocket.PreparedMessage)
+	}
+	return pm
 }
 
 // WritePing uses WriteControl, which gorilla allows concurrently with the

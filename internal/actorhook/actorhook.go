@@ -12,11 +12,17 @@ package actorhook
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 )
 
 // NewContext returns an *actor.Context over rt, which must implement the
 // runtime interface of package actor.
 var NewContext func(rt any) any
+
+// FrameEncoding returns the slot where a prepared *actor.Frame (see
+// actor.Prepare) keeps its wire encoding, or nil when the frame is not
+// prepared. f is an *actor.Frame.
+var FrameEncoding func(f any) *atomic.Value
 
 // NewHandshake returns an *actor.Handshake for r, whose client offered the
 // subprotocols in offered; ctx bounds the handshake.
