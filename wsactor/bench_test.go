@@ -28,7 +28,12 @@ import (
 // Every protows figure has a raw gorilla/websocket sibling measured in the
 // same run, with the same clients (a separate process, see loadgen_test.go):
 // impl=gorilla is a plain goroutine-per-connection server that writes
-// directly, with a mutex for broadcasts.
+// directly, with a write mutex per connection, and broadcasts as a careful
+// gorilla user does: one PreparedMessage per publish (framed, and
+// compressed, once), written to every connection in a loop, or handed to a
+// writer goroutine per connection for bursts (BenchmarkFanoutBurst).
+// BenchmarkFanoutCompressed adds impl=gorilla-percon, which broadcasts
+// with WriteMessage to each connection (compressing once per connection).
 //
 // PROTOWS_BENCH_ORDER=gorilla runs the gorilla sibling first; .ci/bench
 // alternates the order from round to round so that neither side always
@@ -61,11 +66,25 @@ func (fanoutMember) HandleInfo(c *actor.Context, msg any) error {
 // benchServer is the server side of a benchmark, in this process.
 type benchServer struct {
 	url     string
-	conns   func() int             // connections open now
-	publish func(msg []byte) error // one message to every connection
+	conns   func() int                                   // connections open now
+	publish func(mt actor.MessageType, msg []byte) error // one message to every connection
 }
 
-func newBenchServer(b *testing.B, impl string, fanout bool) *benchServer {
+// serverConfig says what a benchmark's server does besides echoing.
+type serverConfig struct {
+	fanout   bool // connections join the group "all"; publish sends to it
+	compress bool // permessage-deflate for clients that offer it
+	// writers: the gorilla server hands broadcasts to a writer goroutine
+	// per connection instead of writing them in the publishing loop (see
+	// BenchmarkFanoutBurst).
+	writers bool
+}
+
+// newBenchServer starts impl: protows, gorilla (the careful baseline:
+// broadcasts as one PreparedMessage per publish) or gorilla-percon (the
+// same server, broadcasting with WriteMessage to each connection, so that
+// a compressed message is compressed once per connection).
+func newBenchServer(b *testing.B, impl string, cfg serverConfig) *benchServer {
 	b.Helper()
 	var h http.Handler
 	s := &benchServer{}
@@ -73,8 +92,11 @@ func newBenchServer(b *testing.B, impl string, fanout bool) *benchServer {
 	case "protows":
 		sys := newSystem(b)
 		opts := []wsactor.ServerOption{}
+		if cfg.compress {
+			opts = append(opts, wsactor.WithCompression(true))
+		}
 		newHandler := func() actor.Handler { return echoHandler{} }
-		if fanout {
+		if cfg.fanout {
 			reg, err := registry.NewLocal(sys)
 			if err != nil {
 				b.Fatal(err)
@@ -82,7 +104,9 @@ func newBenchServer(b *testing.B, impl string, fanout bool) *benchServer {
 			b.Cleanup(reg.Stop)
 			opts = append(opts, wsactor.WithRegistry(reg))
 			newHandler = func() actor.Handler { return fanoutMember{} }
-			s.publish = func(msg []byte) error { return reg.Publish(context.Background(), "all", actor.Binary(msg)) }
+			s.publish = func(mt actor.MessageType, msg []byte) error {
+				return reg.Publish(context.Background(), "all", actor.Frame{Type: mt, Data: msg})
+			}
 			s.conns = func() int {
 				m, _ := reg.Members(context.Background(), "all")
 				return len(m)
@@ -104,11 +128,21 @@ func newBenchServer(b *testing.B, impl string, fanout bool) *benchServer {
 			}
 		}
 		h = srv
-	case "gorilla":
-		g := &gorillaServer{conns: map[*websocket.Conn]*sync.Mutex{}}
+	case "gorilla", "gorilla-percon":
+		if impl == "gorilla-percon" && cfg.writers {
+			b.Fatal("gorilla-percon writes broadcasts in the publishing loop only")
+		}
+		g := &gorillaServer{
+			up:      websocket.Upgrader{EnableCompression: cfg.compress},
+			conns:   map[*websocket.Conn]*gorillaConn{},
+			perConn: impl == "gorilla-percon",
+			writers: cfg.writers,
+		}
 		s.conns = func() int { return int(g.open.Load()) }
-		s.publish = g.publish
+		s.publish = func(mt actor.MessageType, msg []byte) error { return g.publish(int(mt), msg) }
 		h = g
+	default:
+		b.Fatalf("unknown impl %q", impl)
 	}
 	hs := httptest.NewServer(h)
 	b.Cleanup(hs.Close)
@@ -116,12 +150,35 @@ func newBenchServer(b *testing.B, impl string, fanout bool) *benchServer {
 	return s
 }
 
-// gorillaServer is the hand-written baseline.
+// gorillaServer is the hand-written baseline: a goroutine per connection
+// that reads and echoes, a write mutex per connection, and a set of
+// connections under a mutex for broadcasts.
 type gorillaServer struct {
 	up    websocket.Upgrader
 	open  atomic.Int64
 	mu    sync.Mutex
-	conns map[*websocket.Conn]*sync.Mutex // each with its write lock
+	conns map[*websocket.Conn]*gorillaConn
+	// perConn broadcasts with WriteMessage to each connection (each
+	// compresses on its own) instead of one PreparedMessage per publish.
+	perConn bool
+	// writers hands each broadcast to a writer goroutine per connection
+	// (with a queue of writerQueue) instead of writing it in the loop.
+	writers bool
+}
+
+// writerQueue is how many broadcasts wait for a connection's writer
+// goroutine before publish blocks (it never drops one).
+const writerQueue = 256
+
+type gorillaConn struct {
+	wmu sync.Mutex  // held for every write
+	w   *connWriter // the writer goroutine's queue (writers only)
+}
+
+type connWriter struct {
+	out    chan *websocket.PreparedMessage
+	done   chan struct{} // closed once the connection has left the set
+	exited chan struct{} // closed by the writer goroutine when it ends
 }
 
 func (g *gorillaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -129,15 +186,27 @@ func (g *gorillaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	wmu := &sync.Mutex{}
+	gc := &gorillaConn{}
+	if g.writers {
+		gc.w = &connWriter{
+			out:    make(chan *websocket.PreparedMessage, writerQueue),
+			done:   make(chan struct{}),
+			exited: make(chan struct{}),
+		}
+		go gc.writeLoop(c)
+	}
 	g.mu.Lock()
-	g.conns[c] = wmu
+	g.conns[c] = gc
 	g.mu.Unlock()
 	g.open.Add(1)
 	defer func() {
 		g.mu.Lock()
 		delete(g.conns, c)
 		g.mu.Unlock()
+		if gc.w != nil {
+			close(gc.w.done)
+			<-gc.w.exited
+		}
 		g.open.Add(-1)
 		c.Close()
 	}()
@@ -146,22 +215,67 @@ func (g *gorillaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		wmu.Lock()
+		gc.wmu.Lock()
 		err = c.WriteMessage(mt, data)
-		wmu.Unlock()
+		gc.wmu.Unlock()
 		if err != nil {
 			return
 		}
 	}
 }
 
-func (g *gorillaServer) publish(msg []byte) error {
+// writeLoop writes the broadcasts queued for c until the connection has
+// left the set. After a failed write it closes the socket (which ends the
+// reader, and so the connection) and keeps taking what is queued without
+// writing it, so that a publisher never waits on a dead connection.
+func (gc *gorillaConn) writeLoop(c *websocket.Conn) {
+	defer close(gc.w.exited)
+	failed := false
+	for {
+		select {
+		case pm := <-gc.w.out:
+			if failed {
+				continue
+			}
+			gc.wmu.Lock()
+			err := c.WritePreparedMessage(pm)
+			gc.wmu.Unlock()
+			if err != nil {
+				failed = true
+				c.Close()
+			}
+		case <-gc.w.done:
+			return
+		}
+	}
+}
+
+func (g *gorillaServer) publish(mt int, msg []byte) error {
+	var pm *websocket.PreparedMessage
+	if !g.perConn {
+		var err error
+		if pm, err = websocket.NewPreparedMessage(mt, msg); err != nil {
+			return err
+		}
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for c, wmu := range g.conns {
-		wmu.Lock()
-		err := c.WriteMessage(websocket.BinaryMessage, msg)
-		wmu.Unlock()
+	for c, gc := range g.conns {
+		if gc.w != nil {
+			select {
+			case gc.w.out <- pm:
+			case <-gc.w.done:
+			}
+			continue
+		}
+		gc.wmu.Lock()
+		var err error
+		if g.perConn {
+			err = c.WriteMessage(mt, msg)
+		} else {
+			err = c.WritePreparedMessage(pm)
+		}
+		gc.wmu.Unlock()
 		if err != nil {
 			return err
 		}
@@ -217,7 +331,7 @@ func BenchmarkEcho(b *testing.B) {
 	for _, conns := range []int{1, 64, 1000} {
 		for _, impl := range impls {
 			b.Run(fmt.Sprintf("conns=%d/impl=%s", conns, impl), func(b *testing.B) {
-				s := newBenchServer(b, impl, false)
+				s := newBenchServer(b, impl, serverConfig{})
 				runEcho(b, startLoadgen(b, loadJob{URL: s.url, Conns: conns, Size: 64, Inflight: 1}))
 			})
 		}
@@ -228,7 +342,7 @@ func BenchmarkEcho(b *testing.B) {
 func BenchmarkEchoPipelined(b *testing.B) {
 	for _, impl := range impls {
 		b.Run(fmt.Sprintf("conns=64/impl=%s", impl), func(b *testing.B) {
-			s := newBenchServer(b, impl, false)
+			s := newBenchServer(b, impl, serverConfig{})
 			runEcho(b, startLoadgen(b, loadJob{URL: s.url, Conns: 64, Size: 64, Inflight: 32}))
 		})
 	}
@@ -250,7 +364,7 @@ func BenchmarkIdleConn(b *testing.B) {
 	const conns = 10000
 	for _, impl := range impls {
 		b.Run(fmt.Sprintf("conns=%d/impl=%s", conns, impl), func(b *testing.B) {
-			s := newBenchServer(b, impl, false)
+			s := newBenchServer(b, impl, serverConfig{})
 			m0 := settledMemory() // after the server (and its actor system) is up
 			g := startLoadgen(b, loadJob{URL: s.url, Conns: conns})
 			waitConns(b, s, conns)
@@ -305,35 +419,52 @@ func settledMemory() memory {
 }
 
 // BenchmarkFanout: one publish to a group of N connections (protows: the
-// registry's group publish; gorilla: a loop over the connections), and the
-// time until every client has it.
+// registry's group publish; gorilla: one PreparedMessage written to every
+// connection in a loop), and the time until every client has it.
 func BenchmarkFanout(b *testing.B) {
 	for _, conns := range []int{1000, 10000} {
 		for _, impl := range impls {
 			b.Run(fmt.Sprintf("conns=%d/impl=%s", conns, impl), func(b *testing.B) {
-				s := newBenchServer(b, impl, true)
+				s := newBenchServer(b, impl, serverConfig{fanout: true})
 				g := startLoadgen(b, loadJob{URL: s.url, Conns: conns})
-				waitConns(b, s, conns)
-				g.send(b, loadCmd{Cmd: "expect", N: b.N})
-				all := make([]time.Duration, 0, b.N)
-				b.ResetTimer()
-				cpu0 := cpuTime()
-				for i := range b.N {
-					msg := make([]byte, 64)
-					binary.BigEndian.PutUint64(msg, uint64(i))
-					binary.BigEndian.PutUint64(msg[8:], uint64(time.Now().UnixNano()))
-					if err := s.publish(msg); err != nil {
-						b.Fatal(err)
-					}
-					ev := g.next(b)
-					all = append(all, time.Duration(ev.AllNS))
-				}
-				cpu := cpuTime() - cpu0
-				b.StopTimer()
-				slices.Sort(all)
-				b.ReportMetric(float64(all[len(all)/2].Nanoseconds())/1e6, "ms-all-received")
-				b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N*conns), "cpu-us/msg")
+				runFanout(b, s, g, conns, binaryFanoutMsg)
 			})
 		}
 	}
+}
+
+// binaryFanoutMsg is a 64-byte binary message: the sequence number and
+// the time of publishing (Unix ns), big-endian, then zeros.
+func binaryFanoutMsg(seq int, sent time.Time) (actor.MessageType, []byte) {
+	msg := make([]byte, 64)
+	binary.BigEndian.PutUint64(msg, uint64(seq))
+	binary.BigEndian.PutUint64(msg[8:], uint64(sent.UnixNano()))
+	return actor.BinaryMessage, msg
+}
+
+// runFanout publishes b.N messages, each once the one before has reached
+// every client, and reports the median time until all have one and the
+// server's CPU time per message received.
+func runFanout(b *testing.B, s *benchServer, g *loadgen, conns int, msg func(seq int, sent time.Time) (actor.MessageType, []byte)) {
+	waitConns(b, s, conns)
+	g.send(b, loadCmd{Cmd: "expect", N: b.N})
+	all := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := range b.N {
+		mt, m := msg(i, time.Now())
+		if err := s.publish(mt, m); err != nil {
+			b.Fatal(err)
+		}
+		ev := g.next(b)
+		if ev.Event != "all" || ev.Seq != i {
+			b.Fatalf("load generator: %+v, want all of %d", ev, i)
+		}
+		all = append(all, time.Duration(ev.AllNS))
+	}
+	cpu := cpuTime() - cpu0
+	b.StopTimer()
+	slices.Sort(all)
+	b.ReportMetric(float64(all[len(all)/2].Nanoseconds())/1e6, "ms-all-received")
+	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N*conns), "cpu-us/msg")
 }

@@ -10,6 +10,7 @@ package wsactor_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -19,8 +20,9 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,15 +41,19 @@ type loadJob struct {
 	// Sources are the local addresses clients dial from (127.0.0.x), so
 	// that 10,000 connections do not run out of ephemeral ports.
 	Sources []string `json:"sources"`
+	// Compress offers permessage-deflate; a server that does not accept
+	// it fails the job.
+	Compress bool `json:"compress"`
 }
 
 type loadCmd struct {
-	Cmd string `json:"cmd"` // "run", "expect", "stop"
+	Cmd string `json:"cmd"` // "run", "expect", "burst", "stop"
 	N   int    `json:"n"`
+	K   int    `json:"k,omitempty"` // burst: messages per burst
 }
 
 type loadEvent struct {
-	Event     string  `json:"event"` // "ready", "done", "all", "error"
+	Event     string  `json:"event"` // "ready", "done", "all", "burst", "error"
 	Msgs      int     `json:"msgs,omitempty"`
 	ElapsedNS int64   `json:"elapsed_ns,omitempty"`
 	P50NS     int64   `json:"p50_ns,omitempty"`
@@ -76,12 +82,18 @@ func loadgenMain() int {
 	conns := make([]*websocket.Conn, job.Conns)
 	for i := range conns {
 		src := job.Sources[i%len(job.Sources)]
-		d := websocket.Dialer{NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext}
-		c, _, err := d.Dial(job.URL, nil)
+		d := websocket.Dialer{
+			NetDialContext:    (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext,
+			EnableCompression: job.Compress,
+		}
+		c, resp, err := d.Dial(job.URL, nil)
 		if err != nil {
 			return fail(fmt.Errorf("dial %d: %w", i, err))
 		}
 		conns[i] = c
+		if ext := resp.Header.Get("Sec-WebSocket-Extensions"); job.Compress && !strings.HasPrefix(ext, "permessage-deflate") {
+			return fail(fmt.Errorf("dial %d: compression not negotiated (Sec-WebSocket-Extensions: %q)", i, ext))
+		}
 	}
 	defer func() {
 		for _, c := range conns {
@@ -104,6 +116,10 @@ func loadgenMain() int {
 			_ = out.Encode(ev)
 		case "expect":
 			if err := fanoutLoad(conns, cmd.N, out); err != nil {
+				return fail(err)
+			}
+		case "burst":
+			if err := burstLoad(conns, cmd.N, cmd.K, out); err != nil {
 				return fail(err)
 			}
 		case "stop":
@@ -186,10 +202,11 @@ func echoLoad(conns []*websocket.Conn, n, size, inflight int) (loadEvent, error)
 	return ev, nil
 }
 
-// fanoutLoad waits for k broadcast messages on every connection. Each
-// carries its sequence number and the wall-clock time it was published;
-// for each, once every connection has it, the child reports how long that
-// took (parent and child share the machine's clock).
+// fanoutLoad waits for k broadcast messages on every connection, which
+// must arrive in order (sequence numbers 0 to k-1). Each carries its
+// sequence number and the wall-clock time it was published; for each,
+// once every connection has it, the child reports how long that took
+// (parent and child share the machine's clock).
 func fanoutLoad(conns []*websocket.Conn, k int, out *json.Encoder) error {
 	type arrival struct {
 		seq  int
@@ -197,25 +214,6 @@ func fanoutLoad(conns []*websocket.Conn, k int, out *json.Encoder) error {
 		at   int64
 	}
 	arrivals := make(chan arrival, len(conns))
-	errs := make(chan error, len(conns))
-	var wg sync.WaitGroup
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range k {
-				_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
-				_, data, err := c.ReadMessage()
-				if err != nil {
-					errs <- err
-					return
-				}
-				now := time.Now().UnixNano()
-				arrivals <- arrival{seq: int(binary.BigEndian.Uint64(data)), sent: int64(binary.BigEndian.Uint64(data[8:])), at: now}
-			}
-		}()
-	}
-	var encErr atomic.Value
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -225,22 +223,138 @@ func fanoutLoad(conns []*websocket.Conn, k int, out *json.Encoder) error {
 			count[a.seq]++
 			last[a.seq] = max(last[a.seq], a.at)
 			if count[a.seq] == len(conns) {
-				if err := out.Encode(loadEvent{Event: "all", Seq: a.seq, AllNS: last[a.seq] - a.sent}); err != nil {
-					encErr.Store(err)
-				}
+				_ = out.Encode(loadEvent{Event: "all", Seq: a.seq, AllNS: last[a.seq] - a.sent})
 				delete(count, a.seq)
+				delete(last, a.seq)
 			}
 		}
 	}()
-	wg.Wait()
+	err := readBroadcasts(conns, k, func(_, seq int, sent, at int64) {
+		arrivals <- arrival{seq: seq, sent: sent, at: at}
+	})
 	close(arrivals)
 	<-done
-	select {
-	case err := <-errs:
-		return err
-	default:
+	return err
+}
+
+// burstLoad waits for n bursts of k broadcast messages on every
+// connection, in order (sequence numbers 0 to n*k-1; burst i is i*k to
+// i*k+k-1). For each burst, once every connection has its last message,
+// the child reports how long after the publishing of its first message
+// the last connection had its last one, and the messages received.
+func burstLoad(conns []*websocket.Conn, n, k int, out *json.Encoder) error {
+	if k <= 0 {
+		return fmt.Errorf("burst of %d messages", k)
 	}
-	return nil
+	type arrival struct {
+		burst int
+		first int64 // publishing time of the burst's first message
+		at    int64 // when this connection had its last
+	}
+	arrivals := make(chan arrival, len(conns))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		count := map[int]int{}
+		last := map[int]int64{}
+		for a := range arrivals {
+			count[a.burst]++
+			last[a.burst] = max(last[a.burst], a.at)
+			if count[a.burst] == len(conns) {
+				_ = out.Encode(loadEvent{Event: "burst", Seq: a.burst, Msgs: k * len(conns), AllNS: last[a.burst] - a.first})
+				delete(count, a.burst)
+				delete(last, a.burst)
+			}
+		}
+	}()
+	// Per connection (each written by its own reader only): the
+	// publishing time of its current burst's first message.
+	firsts := make([]int64, len(conns))
+	err := readBroadcasts(conns, n*k, func(conn, seq int, sent, at int64) {
+		if seq%k == 0 {
+			firsts[conn] = sent
+		}
+		if seq%k == k-1 {
+			arrivals <- arrival{burst: seq / k, first: firsts[conn], at: at}
+		}
+	})
+	close(arrivals)
+	<-done
+	return err
+}
+
+// readBroadcasts reads k messages on every connection and calls got(conn,
+// seq, sent, at) for each (from the connection's own goroutine), failing
+// when one arrives out of order (sequence numbers must be 0, 1, ...). On
+// the first error it closes every connection, so that the others stop
+// waiting.
+func readBroadcasts(conns []*websocket.Conn, k int, got func(conn, seq int, sent, at int64)) error {
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		once.Do(func() {
+			firstErr = err
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+	}
+	for i, c := range conns {
+		wg.Go(func() {
+			for want := range k {
+				_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+				mt, data, err := c.ReadMessage()
+				if err != nil {
+					fail(fmt.Errorf("conn %d, message %d: %w", i, want, err))
+					return
+				}
+				at := time.Now().UnixNano()
+				seq, sent, err := parseBroadcast(mt, data)
+				if err != nil {
+					fail(fmt.Errorf("conn %d, message %d: %w", i, want, err))
+					return
+				}
+				if seq != want {
+					fail(fmt.Errorf("conn %d: message %d has sequence number %d", i, want, seq))
+					return
+				}
+				got(i, seq, sent, at)
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// parseBroadcast reads a broadcast's sequence number and publishing time
+// (Unix ns): big-endian in the first 16 bytes of a binary message
+// (binaryFanoutMsg), or the "seq" and "ts" that open a text message
+// (textFanoutMsg).
+func parseBroadcast(mt int, data []byte) (seq int, sent int64, err error) {
+	switch mt {
+	case websocket.BinaryMessage:
+		if len(data) < 16 {
+			return 0, 0, fmt.Errorf("binary broadcast of %d bytes", len(data))
+		}
+		return int(binary.BigEndian.Uint64(data)), int64(binary.BigEndian.Uint64(data[8:])), nil
+	case websocket.TextMessage:
+		rest, ok := bytes.CutPrefix(data, []byte(`{"seq":`))
+		s, rest, ok2 := bytes.Cut(rest, []byte(`,"ts":`))
+		t, _, ok3 := bytes.Cut(rest, []byte(`,`))
+		if !ok || !ok2 || !ok3 {
+			return 0, 0, fmt.Errorf("text broadcast %.40q", data)
+		}
+		n, err := strconv.Atoi(string(s))
+		if err != nil {
+			return 0, 0, err
+		}
+		sent, err := strconv.ParseInt(string(t), 10, 64)
+		return n, sent, err
+	}
+	return 0, 0, fmt.Errorf("broadcast of message type %d", mt)
 }
 
 // loadgen is the parent's handle on a child load generator.

@@ -1,8 +1,9 @@
 // Command benchtab reads `go test -bench` output and prints, for every
 // benchmark measured as impl=protows and impl=gorilla, the median of each
-// metric per implementation and their ratio (protows / gorilla). With
-// -svg it also draws echo throughput and idle memory per connection side
-// by side.
+// metric per implementation and their ratio (protows / gorilla). A
+// benchmark with a further implementation (impl=gorilla-percon) gets rows
+// of protows against it too, marked with its name. With -svg it also draws
+// echo throughput and idle memory per connection side by side.
 //
 //	go test -run '^$' -bench . -count 5 ./wsactor/ | go run ./internal/benchtab -svg bench.svg
 package main
@@ -30,6 +31,7 @@ func main() {
 	samples := map[key][]float64{}
 	var benches []string
 	seen := map[string]bool{}
+	others := map[string][]string{} // per benchmark: impls besides protows and gorilla
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		m := line.FindStringSubmatch(sc.Text())
@@ -43,6 +45,9 @@ func main() {
 		if !seen[bench] {
 			seen[bench] = true
 			benches = append(benches, bench)
+		}
+		if impl != "" && impl != "protows" && impl != "gorilla" && !slices.Contains(others[bench], impl) {
+			others[bench] = append(others[bench], impl)
 		}
 		f := strings.Fields(m[2])
 		for i := 0; i+1 < len(f); i += 2 {
@@ -80,6 +85,18 @@ func main() {
 					v = g
 				}
 				fmt.Printf("%-36s %-16s %14.2f\n", b, u, v)
+			}
+		}
+		for _, o := range others[b] {
+			for _, u := range units {
+				p, okP := med(key{b, "protows", u})
+				v, okO := med(key{b, o, u})
+				switch {
+				case okP && okO:
+					fmt.Printf("%-36s %-16s %14.2f %14.2f %7.2fx  [against %s]\n", b, u, p, v, p/v, o)
+				case okO:
+					fmt.Printf("%-36s %-16s %14s %14.2f %8s  [%s]\n", b, u, "", v, "", o)
+				}
 			}
 		}
 		for _, u := range units { // benchmarks without an impl (cluster send)
