@@ -178,6 +178,9 @@ func TestClientConnectsSendsAndReceives(t *testing.T) {
 	assert.Equal(t, "feed.v1", resp.Subprotocol)
 	assert.Equal(t, "1", resp.Header.Get("X-Attempt"))
 	assert.Equal(t, "Bearer t", recv(t, p.headers, "headers").Get("Authorization"))
+	// Connected once HandleConnect has returned, which may be just after
+	// it reported the connect.
+	require.NoError(t, c.WaitConnected(waitCtx(t)))
 	assert.True(t, c.Connected())
 
 	assert.Equal(t, "subscribe 1", readText(t, srv))

@@ -176,3 +176,103 @@ func newLocalListener(t testing.TB) net.Listener {
 	require.NoError(t, err)
 	return ln
 }
+
+// batchConn is a client socket whose writes can be gathered and sent in
+// one system call, so that the server reads many frames at once.
+type batchConn struct {
+	net.Conn
+	mu    sync.Mutex
+	batch bool
+	buf   []byte
+}
+
+func (c *batchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.batch {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *batchConn) start() {
+	c.mu.Lock()
+	c.batch = true
+	c.mu.Unlock()
+}
+
+func (c *batchConn) send(t testing.TB) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batch = false
+	_, err := c.Conn.Write(c.buf)
+	require.NoError(t, err)
+	c.buf = nil
+}
+
+// pipelinedEnv serves echo behind a counting listener and dials it with a
+// client whose frames can be sent in one write.
+func pipelinedEnv(t *testing.T) (*countingListener, *websocket.Conn, *batchConn) {
+	ev := newEvents()
+	srv, err := wsactor.NewServer(newSystem(t), func() actor.Handler { return &probe{ev: ev} }, wsactor.WithKeepalive(0, 0))
+	require.NoError(t, err)
+	ln := &countingListener{Listener: newLocalListener(t)}
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+	var bc *batchConn
+	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err != nil {
+			return nil, err
+		}
+		bc = &batchConn{Conn: c}
+		return bc, nil
+	}}
+	c, resp, err := d.Dial("ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	t.Cleanup(func() { c.Close() })
+	return ln, c, bc
+}
+
+// Messages that arrive together are answered together: the echoes of a
+// pipelined run leave in a few writes, whole and in order.
+func TestPipelinedRepliesCoalesced(t *testing.T) {
+	ln, c, bc := pipelinedEnv(t)
+	const n = 200
+	before := ln.writes.Load()
+	bc.start()
+	for i := range n {
+		require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf("m%d", i))))
+	}
+	bc.send(t)
+	for i := range n {
+		mt, data := read(t, c)
+		require.Equal(t, websocket.TextMessage, mt)
+		require.Equal(t, fmt.Sprintf("m%d", i), data)
+	}
+	writes := ln.writes.Load() - before
+	t.Logf("%d echoes in %d writes", n, writes)
+	assert.Less(t, writes, int64(n/4), "the replies were not coalesced")
+}
+
+// A close frame behind a pipelined run: every echo goes out before the
+// answer to the close, though no message follows to flush them.
+func TestPipelinedRunThenClose(t *testing.T) {
+	_, c, bc := pipelinedEnv(t)
+	bc.start()
+	for i := range 10 {
+		require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf("m%d", i))))
+	}
+	require.NoError(t, c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(wait)))
+	bc.send(t)
+	for i := range 10 {
+		_, data := read(t, c)
+		require.Equal(t, fmt.Sprintf("m%d", i), data)
+	}
+	ce := readClose(t, c)
+	assert.Equal(t, websocket.CloseNormalClosure, ce.Code)
+}

@@ -39,6 +39,8 @@ type frameScan struct {
 	isClose   bool     // the frame being skipped is a close frame
 	closeSeen bool     // a whole close frame has passed
 	closeLen  int      // payload length of the first close frame; -1 before one
+	fin       bool     // the frame being skipped ends a message (or is a control frame)
+	fins      uint64   // whole frames read that end a message or are control frames
 	lost      bool     // the framing cannot be followed (a length past 2^63)
 }
 
@@ -71,8 +73,8 @@ func (s *frameScan) scan(p []byte) {
 			}
 			s.left -= n
 			p = p[n:]
-			if s.left == 0 && s.isClose {
-				s.closeSeen = true
+			if s.left == 0 {
+				s.frameEnd()
 			}
 			continue
 		}
@@ -125,9 +127,20 @@ func (s *frameScan) frameHeader() {
 	if s.isClose && s.closeLen < 0 {
 		s.closeLen = int(min(length, 1<<20))
 	}
+	s.fin = s.hdr[0]&0x80 != 0
 	s.hn, s.need, s.left = 0, 0, length
-	if length == 0 && s.isClose {
+	if length == 0 {
+		s.frameEnd()
+	}
+}
+
+// frameEnd records that the whole of the current frame has been read.
+func (s *frameScan) frameEnd() {
+	if s.isClose {
 		s.closeSeen = true
+	}
+	if s.fin {
+		s.fins++
 	}
 }
 

@@ -39,6 +39,16 @@ type transport struct {
 	server       bool
 	text         utf8stream.Validator // checks a text message as it arrives; reader goroutine only
 	sock         *scanConn            // the socket gorilla writes to, when it is ours: it coalesces writes
+	consumed     uint64               // messages and control frames handed to deliver; reader goroutine only
+}
+
+// MoreBuffered reports whether a whole message or control frame has been
+// read from the socket and not yet delivered: the next read returns it
+// without waiting for the peer. The scan counts the frames that end a
+// message as their last byte is read; the transport counts what it
+// delivers. Reader goroutine only.
+func (t *transport) MoreBuffered() bool {
+	return t.scan != nil && !t.scan.lost && t.scan.fins > t.consumed
 }
 
 var _ conn.Transport = (*transport)(nil)
@@ -82,10 +92,12 @@ func (t *transport) ReadLoop(deliver func(actor.Frame)) error {
 		// Errors are ignored here: a broken socket fails the next read or
 		// write, which reports it.
 		_ = t.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(t.writeTimeout))
+		t.consumed++
 		deliver(actor.Frame{Type: actor.PingMessage, Data: []byte(data)})
 		return nil
 	})
 	t.c.SetPongHandler(func(data string) error {
+		t.consumed++
 		deliver(actor.Frame{Type: actor.PongMessage, Data: []byte(data)})
 		return nil
 	})
@@ -100,6 +112,7 @@ func (t *transport) ReadLoop(deliver func(actor.Frame)) error {
 		data, err := t.readMessage(r, mt == websocket.TextMessage)
 		switch {
 		case err == nil:
+			t.consumed++
 			deliver(actor.Frame{Type: actor.MessageType(mt), Data: data})
 		case err == errTooBig:
 			return t.fail(actor.CloseMessageTooBig, "", actor.ErrMessageTooBig)

@@ -138,6 +138,9 @@ func (p *pipe) WritePong(data []byte) error {
 	return p.record(Sent{Frame: actor.Frame{Type: actor.PongMessage, Data: data}})
 }
 
+// MoreBuffered reports false: each frame is delivered as the test sends it.
+func (p *pipe) MoreBuffered() bool { return false }
+
 // Hold does nothing: each frame reaches the test as it is written.
 func (p *pipe) Hold() {}
 

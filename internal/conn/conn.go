@@ -110,6 +110,12 @@ type conn struct {
 	held        []actor.Frame // pushed while a client was disconnected
 	timers      map[uint64]*time.Timer
 	timerSeq    uint64
+
+	// Reader goroutine only: the frame being delivered has another whole
+	// one behind it, already read (Transport.MoreBuffered), and the inline
+	// flushes deferred for that reason since the last write.
+	readAhead bool
+	deferred  int
 }
 
 func newConn(cfg *Config, h actor.Handler) *conn {
@@ -344,6 +350,7 @@ func (a *conn) startReader() {
 	go func() {
 		direct := &inFrame{gen: gen} // reused: the actor does not keep it
 		err := t.ReadLoop(func(f actor.Frame) {
+			a.readAhead = t.MoreBuffered()
 			direct.f = f
 			if a.mb.runDirect(direct) {
 				return
@@ -355,6 +362,7 @@ func (a *conn) startReader() {
 			}
 		})
 		direct.f = actor.Frame{}
+		a.readAhead = false // nobody reads on: what is queued must go out
 		select {
 		case <-a.done:
 		default:

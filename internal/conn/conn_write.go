@@ -22,6 +22,7 @@ func (a *conn) onWriteDone(m *writeDone) {
 // writer goroutine and goes back to reading. One echo reply costs no
 // goroutine switch; a burst of pushes does not stop the reading.
 const (
+	maxDeferred  = 32
 	inlineFrames = 4
 	inlineBytes  = 64 << 10
 )
@@ -32,7 +33,22 @@ const (
 // writes; another one finding it taken returns at once, and the holder
 // writes what was queued meanwhile before it lets go. On the reader
 // goroutine (inline) the writing is bounded: see inlineFrames.
+//
+// On the reader goroutine, while the frame just handled has another whole
+// one behind it in the read buffer, the write waits for that one's turn
+// (up to maxDeferred turns): the replies to a pipelined run of messages
+// then leave together, coalesced, instead of one system call each. The
+// next message is already read, so the wait is the time of a turn; and
+// any goroutine that runs the actor next flushes, so nothing is left
+// behind.
 func (a *conn) flush(inline bool) {
+	if inline { // readAhead and deferred belong to the reader goroutine
+		if a.readAhead && a.deferred < maxDeferred {
+			a.deferred++
+			return
+		}
+		a.deferred = 0
+	}
 	if it, t, gen, ok := a.out.take(); ok {
 		a.writeQueued(inline, it, t, gen)
 	}

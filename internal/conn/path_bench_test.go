@@ -65,6 +65,7 @@ func (t *memTransport) WritePong([]byte) error                   { return nil }
 func (t *memTransport) WriteClose(actor.CloseCode, string) error { return nil }
 func (t *memTransport) Hold()                                    {}
 func (t *memTransport) Flush() error                             { return nil }
+func (t *memTransport) MoreBuffered() bool                       { return false }
 func (t *memTransport) Close() error {
 	t.once.Do(func() { close(t.closed) })
 	return nil

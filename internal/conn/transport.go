@@ -35,6 +35,12 @@ type Transport interface {
 	WritePing(data []byte) error
 	// WritePong writes a pong, as WritePing writes a ping.
 	WritePong(data []byte) error
+	// MoreBuffered reports whether a whole message or control frame has
+	// been read from the peer and waits to be delivered, so that the
+	// ReadLoop's next deliver comes without waiting for the network. It is
+	// called from deliver, on the ReadLoop's goroutine. A transport that
+	// cannot tell reports false.
+	MoreBuffered() bool
 	// Hold asks that the next frame written (WriteFrame, WritePing,
 	// WritePong) be kept back, to go out with the write after it in one
 	// system call. The writer calls it when more frames wait behind the one
