@@ -64,7 +64,7 @@ func TestActorPackageListsOnlyHandlerAPI(t *testing.T) {
 		// Handlers and their context.
 		"BaseHandler", "ClientHandler", "Connector", "Context", "Handler", "Handshake",
 		// Frames.
-		"Binary", "BinaryMessage", "ErrNotText", "Frame", "JSON", "MessageType", "PingMessage", "PongMessage", "Text", "TextMessage",
+		"Binary", "BinaryMessage", "ErrNotText", "Frame", "JSON", "MessageType", "PingMessage", "PongMessage", "Prepare", "Text", "TextMessage",
 		// Closing, and why a connection ended.
 		"CloseAbnormal", "CloseBadGateway", "CloseCode", "CloseError", "CloseGoingAway", "CloseInternalError",
 		"CloseInvalidPayload", "CloseMandatoryExtension", "CloseMessageTooBig", "CloseNoStatus", "CloseNormal",
