@@ -84,7 +84,9 @@ func (c *Context) Leave(group string) error {
 }
 
 // Publish sends msg to every member of group, this connection included if
-// it is one. A Frame published reaches each member's HandleInfo as a Frame.
+// it is one. A Frame published reaches each member's HandleInfo as a Frame,
+// prepared for sharing when it goes to more than one (see [Prepare]): a
+// handler that pushes it writes the encoding made once for all.
 func (c *Context) Publish(group string, msg any) error {
 	d, ctx, cancel, err := c.dir()
 	if err != nil {

@@ -71,7 +71,12 @@ type Registry interface {
 	// Leave removes pid from group.
 	Leave(ctx context.Context, group string, pid *protoactor.PID) error
 	// Publish sends msg to every member of group. Messages published by one
-	// caller reach each member in the order they were published.
+	// caller reach each member in the order they were published. An
+	// actor.Frame sent to more than one actor of a node is prepared
+	// (actor.Prepare): server connections that push it write one shared
+	// encoding, framed and compressed once. Members receive it with the
+	// same Type and Data; reflect.DeepEqual tells it from the frame
+	// published.
 	Publish(ctx context.Context, group string, msg any) error
 	// PublishFrom sends msg to every member of group except from (Phoenix's
 	// broadcast_from: a connection tells the others in its room). from is
