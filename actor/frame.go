@@ -11,7 +11,8 @@ import (
 
 func init() {
 	actorhook.FrameEncoding = func(f any) *atomic.Value {
-		if e := f.(*Frame).enc; e != nil {
+		fr := f.(*Frame)
+		if e := fr.enc; e != nil && e.of(*fr) {
 			return &e.v
 		}
 		return nil
@@ -60,9 +61,24 @@ type Frame struct {
 
 // encoding holds a prepared frame's wire encoding, made by the first
 // server connection that writes it (wsactor keeps a gorilla
-// PreparedMessage here) and read by every other.
+// PreparedMessage here) and read by every other. It is the encoding of the
+// Type and Data the frame had when it was prepared: a copy of the frame
+// whose Data was replaced (a handler adding a prefix to a published frame,
+// say) no longer matches it and is written as any other frame.
 type encoding struct {
-	v atomic.Value
+	v    atomic.Value
+	typ  MessageType
+	data []byte // the prepared Data
+}
+
+// of reports whether e is the encoding of f's Type and Data: the same
+// bytes in memory, not merely equal ones (comparing those would cost what
+// the encoding saves).
+func (e *encoding) of(f Frame) bool {
+	if e.typ != f.Type || len(e.data) != len(f.Data) {
+		return false
+	}
+	return len(f.Data) == 0 || &e.data[0] == &f.Data[0]
 }
 
 // Prepare returns f marked for sharing its wire encoding: the first server
@@ -77,9 +93,11 @@ type encoding struct {
 //
 // The prepared frame has the same Type and Data; it differs from f only to
 // reflect.DeepEqual (and testify's Equal): compare Type and Data instead.
+// Changing the Type or Data of a copy undoes the preparation for that copy
+// (its bytes are framed anew); the bytes of Data must not be modified.
 func Prepare(f Frame) Frame {
-	if f.enc == nil {
-		f.enc = &encoding{}
+	if f.enc == nil || !f.enc.of(f) {
+		f.enc = &encoding{typ: f.Type, data: f.Data}
 	}
 	return f
 }

@@ -364,7 +364,7 @@ func (r *Cluster) publish(group string, from *protoactor.PID, msg any) error {
 		}
 		size += int64(len(group))
 	}
-	lmsg := shared(msg, len(local))
+	lmsg := shared(msg, len(local), from != nil)
 	for _, pid := range local {
 		if from == nil || keyOf(pid) != keyOf(from) {
 			r.sys.Root.Send(pid, lmsg)

@@ -193,7 +193,7 @@ func (t *tables) handle(ctx protoactor.Context, r *request) response {
 		return response{}
 	case opPublish:
 		if g, ok := t.groups[r.name]; ok {
-			msg := shared(r.msg, len(g.members))
+			msg := shared(r.msg, len(g.members), r.pid != nil)
 			for _, pid := range g.members {
 				if r.pid == nil || keyOf(pid) != keyOf(r.pid) { // r.pid: PublishFrom's sender
 					ctx.Send(pid, msg)
@@ -292,10 +292,15 @@ func (t *tables) forget(pid *protoactor.PID) {
 	delete(t.held, k)
 }
 
-// shared prepares a frame sent to n > 1 connections (actor.Prepare), so
-// that it is framed, and compressed, once for all of them rather than once
-// per connection. Other messages are returned as they are.
-func shared(msg any, n int) any {
+// shared prepares a frame sent to more than one of n connections
+// (actor.Prepare), so that it is framed, and compressed, once for all of
+// them rather than once per connection. excluding says that one of them,
+// a PublishFrom's sender, which is nearly always a member of the group,
+// is left out. Other messages are returned as they are.
+func shared(msg any, n int, excluding bool) any {
+	if excluding {
+		n--
+	}
 	if f, ok := msg.(actor.Frame); ok && n > 1 {
 		return actor.Prepare(f)
 	}

@@ -327,7 +327,7 @@ func (n *replica) onPublish(ctx protoactor.Context, m *registrypb.Publish) {
 		return
 	}
 	local, _ := n.dir.route(m.GetGroup(), n.r.self)
-	msg = shared(msg, len(local))
+	msg = shared(msg, len(local), m.GetExcept() != "")
 	for _, pid := range local {
 		if pid.Id != m.GetExcept() || m.GetExcept() == "" {
 			ctx.Send(pid, msg)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/gorilla/websocket"
@@ -39,16 +40,44 @@ type frameScan struct {
 	isClose   bool     // the frame being skipped is a close frame
 	closeSeen bool     // a whole close frame has passed
 	closeLen  int      // payload length of the first close frame; -1 before one
-	fin       bool     // the frame being skipped ends a message (or is a control frame)
-	fins      uint64   // whole frames read that end a message or are control frames
+	fin       bool     // the frame being skipped ends a message, or is a ping or pong
+	fins      uint64   // whole frames read that end a message, and pings and pongs
 	lost      bool     // the framing cannot be followed (a length past 2^63)
+
+	// Counting frames for MoreBuffered stops at the first frame gorilla
+	// refuses by its header: what follows it is never delivered, and a
+	// reply held back for it would wait behind the close that answers it.
+	server  bool // frames must be masked (from a client), else unmasked
+	deflate bool // permessage-deflate was negotiated: RSV1 may start a data message
+	frag    bool // inside a fragmented data message
+	bad     bool // a frame gorilla refuses has been read
 }
 
-func newFrameScan() *frameScan { return &frameScan{closeLen: -1} }
+func newFrameScan() *frameScan { return &frameScan{closeLen: -1, server: true} }
 
 // newClientFrameScan returns the scan of a client's socket, which starts
 // with the server's HTTP response to the handshake.
 func newClientFrameScan() *frameScan { return &frameScan{closeLen: -1, inHTTP: true} }
+
+// negotiated records whether the handshake agreed on permessage-deflate,
+// from the extensions header that settles it (the client's offer on a
+// server, which gorilla accepts whenever compression is on; the server's
+// answer on a client). It is read the way gorilla reads it: an extension
+// named exactly "permessage-deflate".
+func (s *frameScan) negotiated(enabled bool, h http.Header) {
+	if s == nil || !enabled {
+		return
+	}
+	for _, v := range h.Values("Sec-Websocket-Extensions") {
+		for _, ext := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(ext, ";")
+			if strings.TrimSpace(name) == "permessage-deflate" {
+				s.deflate = true
+				return
+			}
+		}
+	}
+}
 
 // scan follows p, the next bytes read from the peer.
 func (s *frameScan) scan(p []byte) {
@@ -127,11 +156,38 @@ func (s *frameScan) frameHeader() {
 	if s.isClose && s.closeLen < 0 {
 		s.closeLen = int(min(length, 1<<20))
 	}
-	s.fin = s.hdr[0]&0x80 != 0
+	s.fin = s.hdr[0]&0x80 != 0 && !s.isClose && s.follow(length)
 	s.hn, s.need, s.left = 0, 0, length
 	if length == 0 {
 		s.frameEnd()
 	}
+}
+
+// follow checks the header in hdr as gorilla will, and reports false once
+// gorilla would refuse this frame or one before it (RFC 6455 section 5.2:
+// reserved bits, reserved opcodes, control frame rules, masking, the order
+// of fragments).
+func (s *frameScan) follow(length uint64) bool {
+	if s.bad {
+		return false
+	}
+	b0, op := s.hdr[0], s.hdr[0]&0x0f
+	fin, rsv1 := b0&0x80 != 0, b0&0x40 != 0
+	ok := b0&0x30 == 0 && (s.hdr[1]&0x80 != 0) == s.server
+	switch op {
+	case 0x8, 0x9, 0xa:
+		ok = ok && fin && length <= 125 && !rsv1
+	case 0x1, 0x2:
+		ok = ok && !s.frag && (!rsv1 || s.deflate)
+		s.frag = !fin
+	case 0x0:
+		ok = ok && s.frag && !rsv1
+		s.frag = !fin
+	default:
+		ok = false
+	}
+	s.bad = !ok
+	return ok
 }
 
 // frameEnd records that the whole of the current frame has been read.
@@ -155,6 +211,7 @@ type scanConn struct {
 	wmu  sync.Mutex
 	hold bool    // keep the next Write back
 	held *[]byte // bytes kept back; nil when none
+	werr error   // the first write error; every later Write returns it
 }
 
 func (c *scanConn) Read(p []byte) (int, error) {

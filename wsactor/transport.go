@@ -40,6 +40,7 @@ type transport struct {
 	text         utf8stream.Validator // checks a text message as it arrives; reader goroutine only
 	sock         *scanConn            // the socket gorilla writes to, when it is ours: it coalesces writes
 	consumed     uint64               // messages and control frames handed to deliver; reader goroutine only
+	drain        func()               // writes what the actor has queued (see conn.Transport.ReadLoop)
 }
 
 // MoreBuffered reports whether a whole message or control frame has been
@@ -87,7 +88,8 @@ var (
 	errBadUTF8 = errors.New("invalid UTF-8")
 )
 
-func (t *transport) ReadLoop(deliver func(actor.Frame)) error {
+func (t *transport) ReadLoop(deliver func(actor.Frame), drain func()) error {
+	t.drain = drain
 	t.c.SetPingHandler(func(data string) error {
 		// Errors are ignored here: a broken socket fails the next read or
 		// write, which reports it.
@@ -201,6 +203,9 @@ func (t *transport) fail(code actor.CloseCode, text string, err error) *actor.Pr
 	if code == 0 {
 		sent = actor.CloseProtocolError
 	} else {
+		if t.drain != nil {
+			t.drain()
+		}
 		deadline := time.Now().Add(t.writeTimeout)
 		if deadline.After(end) {
 			deadline = end

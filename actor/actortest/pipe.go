@@ -69,7 +69,7 @@ func newPipe(subprotocol string) *pipe {
 
 var _ conn.Transport = (*pipe)(nil)
 
-func (p *pipe) ReadLoop(deliver func(actor.Frame)) error {
+func (p *pipe) ReadLoop(deliver func(actor.Frame), _ func()) error {
 	defer p.readDone.Store(true)
 	for {
 		select {

@@ -65,6 +65,18 @@ func (b *backlog) give(n int, cost int64) {
 	b.items.Add(-int64(n))
 }
 
+// roomToDefer reports whether replies may wait in the outbox a little
+// longer to be written together (see reader): the backlog is under
+// deferBytes and under half of each bound, so deferring never brings the
+// connection near its overflow policy.
+func (b *backlog) roomToDefer() bool {
+	bytes := b.bytes.Load()
+	if bytes >= deferBytes || bytes >= b.maxBytes/2 {
+		return false
+	}
+	return b.maxItems == 0 || b.items.Load() < b.maxItems/2
+}
+
 // payloadCost is the backlog cost of a frame with n payload bytes.
 func payloadCost(n int) int64 { return int64(n) + itemCost }
 

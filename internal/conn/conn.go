@@ -111,11 +111,6 @@ type conn struct {
 	timers      map[uint64]*time.Timer
 	timerSeq    uint64
 
-	// Reader goroutine only: the frame being delivered has another whole
-	// one behind it, already read (Transport.MoreBuffered), and the inline
-	// flushes deferred for that reason since the last write.
-	readAhead bool
-	deferred  int
 }
 
 func newConn(cfg *Config, h actor.Handler) *conn {
@@ -341,6 +336,7 @@ func (a *conn) stopTimers() {
 }
 
 func (a *conn) startReader() {
+	rd := &reader{a: a}
 	t, gen := a.t, a.gen
 	// Reader goroutine: one per socket, started here. It only reads from
 	// the transport and posts what it reads to this actor's mailbox, running
@@ -350,24 +346,27 @@ func (a *conn) startReader() {
 	go func() {
 		direct := &inFrame{gen: gen} // reused: the actor does not keep it
 		err := t.ReadLoop(func(f actor.Frame) {
-			a.readAhead = t.MoreBuffered()
+			rd.ahead = t.MoreBuffered()
 			direct.f = f
-			if a.mb.runDirect(direct) {
+			if a.mb.runDirect(direct, rd) {
 				return
 			}
 			select {
 			case a.inflight <- struct{}{}:
-				a.mb.postInline(&inFrame{f: f, gen: gen, queued: true})
+				a.mb.postInline(&inFrame{f: f, gen: gen, queued: true}, rd)
 			case <-a.done:
+				rd.drain()
 			}
-		})
+		}, rd.drain)
 		direct.f = actor.Frame{}
-		a.readAhead = false // nobody reads on: what is queued must go out
+		rd.ahead = false // nobody reads on: what is queued must go out
 		select {
 		case <-a.done:
+			rd.drain()
 		default:
-			a.mb.postInline(&readerExit{err: err, gen: gen})
+			a.mb.postInline(&readerExit{err: err, gen: gen}, rd)
 		}
+		rd.disarm()
 	}()
 }
 

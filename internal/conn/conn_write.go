@@ -2,6 +2,8 @@ package conn
 
 import (
 	"errors"
+	"sync/atomic"
+	"time"
 
 	"github.com/protows/protows/actor"
 )
@@ -22,35 +24,102 @@ func (a *conn) onWriteDone(m *writeDone) {
 // writer goroutine and goes back to reading. One echo reply costs no
 // goroutine switch; a burst of pushes does not stop the reading.
 const (
-	maxDeferred  = 32
 	inlineFrames = 4
 	inlineBytes  = 64 << 10
 )
+
+// Deferred replies (see reader): the reader goroutine defers its write for
+// at most maxDeferred turns, for at most maxDeferDelay, and only while the
+// backlog holds less than deferBytes (and less than half of each of the
+// connection's bounds).
+const (
+	maxDeferred   = 32
+	maxDeferDelay = 500 * time.Microsecond
+	deferBytes    = 64 << 10
+)
+
+// reader is the state of a socket's reader goroutine that its flushes use:
+// while the frame just handled has another whole one behind it in the
+// read buffer, the write waits for that one's turn, so that the replies to
+// a pipelined run of messages leave together, coalesced, instead of one
+// system call each. The next message is already read, so the wait is
+// normally the time of a turn; a timer writes the replies if the next
+// handler takes longer than maxDeferDelay, and any goroutine that runs the
+// actor next flushes, so nothing is left behind.
+//
+// Each socket has its own reader: a client's reader for an old socket may
+// still be finishing while the next socket's reads.
+type reader struct {
+	a        *conn
+	ahead    bool        // the frame being delivered has another behind it (Transport.MoreBuffered)
+	deferred int         // flushes deferred since the last write
+	timer    *time.Timer // runs expire; made at the first deferral
+	armed    atomic.Bool // timer is set and has not written yet
+}
+
+// hold reports whether the flush of the reader's turn may wait (see
+// reader), and if so arms the timer.
+func (rd *reader) hold() bool {
+	a := rd.a
+	if !rd.ahead || rd.deferred >= maxDeferred || !a.backlog.roomToDefer() {
+		rd.deferred = 0
+		rd.disarm()
+		return false
+	}
+	rd.deferred++
+	if rd.armed.CompareAndSwap(false, true) {
+		if rd.timer == nil {
+			rd.timer = time.AfterFunc(maxDeferDelay, rd.expire)
+		} else {
+			rd.timer.Reset(maxDeferDelay)
+		}
+	}
+	return true
+}
+
+// expire writes the deferred replies; it runs on the timer's goroutine.
+func (rd *reader) expire() {
+	rd.armed.Store(false)
+	a := rd.a
+	if it, t, gen, ok := a.out.take(); ok {
+		a.writeQueued(false, it, t, gen)
+	}
+}
+
+// disarm stops the timer; the reader goroutine is about to write, or is
+// done.
+func (rd *reader) disarm() {
+	if rd.armed.CompareAndSwap(true, false) {
+		rd.timer.Stop()
+	}
+}
+
+// drain writes what is queued at once, on the reader goroutine: the actor
+// has stopped (its final close frame may be queued, and no turn will come
+// to flush it), or the transport is about to write a close frame of its own
+// after a protocol error and replies to the frames before it go first.
+func (rd *reader) drain() {
+	rd.ahead, rd.deferred = false, 0
+	rd.disarm()
+	a := rd.a
+	if it, t, gen, ok := a.out.take(); ok {
+		a.writeQueued(false, it, t, gen)
+	}
+}
 
 // flush writes queued frames. The mailbox calls it on the goroutine that
 // has just run the actor, after marking the mailbox idle, so writing never
 // holds up the actor. Only the goroutine holding the outbox's writer token
 // writes; another one finding it taken returns at once, and the holder
-// writes what was queued meanwhile before it lets go. On the reader
-// goroutine (inline) the writing is bounded: see inlineFrames.
-//
-// On the reader goroutine, while the frame just handled has another whole
-// one behind it in the read buffer, the write waits for that one's turn
-// (up to maxDeferred turns): the replies to a pipelined run of messages
-// then leave together, coalesced, instead of one system call each. The
-// next message is already read, so the wait is the time of a turn; and
-// any goroutine that runs the actor next flushes, so nothing is left
-// behind.
-func (a *conn) flush(inline bool) {
-	if inline { // readAhead and deferred belong to the reader goroutine
-		if a.readAhead && a.deferred < maxDeferred {
-			a.deferred++
-			return
-		}
-		a.deferred = 0
+// writes what was queued meanwhile before it lets go. On a reader
+// goroutine (rd is not nil) the writing is bounded (see inlineFrames) and
+// may be deferred (see reader).
+func (a *conn) flush(rd *reader) {
+	if rd != nil && rd.hold() {
+		return
 	}
 	if it, t, gen, ok := a.out.take(); ok {
-		a.writeQueued(inline, it, t, gen)
+		a.writeQueued(rd != nil, it, t, gen)
 	}
 }
 
@@ -64,26 +133,17 @@ func (a *conn) flush(inline bool) {
 func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
 	frames, bytes := 0, 0
 	var last Transport // the transport written to last, which may hold bytes
-	defer func() {
-		if last != nil {
-			// Something may still be held: frames dropped from behind the
-			// last one written (a discard, an overflow policy), or a write
-			// that failed. A flush with nothing held costs a lock.
-			_ = last.Flush()
-		}
-	}()
+	var lastGen uint32
 	for ok := true; ok; it, t, gen, ok = a.out.next() {
 		if inline && (frames >= inlineFrames || bytes >= inlineBytes) {
 			// Writer goroutine: takes over the writer token (and so the queue)
 			// from the reader goroutine; it ends when the queue is empty or a
-			// write fails.
-			// What this goroutine held goes out with the writer's writes.
-			last = nil
+			// write fails. What this goroutine held goes out with its writes.
 			go a.writeQueued(false, it, t, gen)
 			return
 		}
 		frames, bytes = frames+1, bytes+len(it.frame.Data)
-		last = t
+		last, lastGen = t, gen
 		var err error
 		if !it.close && a.out.len() > 0 {
 			t.Hold()
@@ -112,6 +172,7 @@ func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
 			// The transport closed the conversation itself (a protocol error
 			// it is answering; the reader reports why): nothing more is sent,
 			// and as far as the close handshake goes, a close frame is out.
+			_ = t.Flush() // cancels the hold; the close pushed out what was held
 			n := a.out.release(gen)
 			if !it.close {
 				n++
@@ -125,15 +186,29 @@ func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
 			return
 		}
 		if err != nil {
-			// A failed write leaves the socket unusable: tell the actor, then
-			// close the socket (which ends the reader). In this order the
-			// actor learns why before the reader reports a closed socket.
 			a.cfg.metrics.dropped(a.out.release(gen))
-			if !it.final {
-				a.mb.post(&writeDone{err: err, gen: gen})
-			}
-			_ = t.Close()
+			a.writeFailed(t, gen, it.final, err)
 			return
 		}
 	}
+	// The queue is empty and the token given back. Something may still be
+	// held: frames dropped from behind the last one written (a discard, an
+	// overflow policy). A flush with nothing held costs a lock.
+	if last != nil {
+		if err := last.Flush(); err != nil {
+			a.writeFailed(last, lastGen, false, err)
+		}
+	}
+}
+
+// writeFailed reports a failed write: it leaves the socket unusable (and
+// what the transport held back lost), so the actor is told, then the
+// socket is closed (which ends the reader). In this order the actor learns
+// why before the reader reports a closed socket. After the final close
+// frame the actor has stopped: nobody is told.
+func (a *conn) writeFailed(t Transport, gen uint32, final bool, err error) {
+	if !final {
+		a.mb.post(&writeDone{err: err, gen: gen})
+	}
+	_ = t.Close()
 }

@@ -157,7 +157,7 @@ func (m *mailbox) PostSystemMessage(msg any) {
 // actor must not keep msg: the caller may reuse it once runDirect returns.
 // Otherwise it reports false and msg has not been delivered: the caller
 // queues it with postInline.
-func (m *mailbox) runDirect(msg any) bool {
+func (m *mailbox) runDirect(msg any, rd *reader) bool {
 	if !m.running.CompareAndSwap(false, true) {
 		return false
 	}
@@ -167,7 +167,7 @@ func (m *mailbox) runDirect(msg any) bool {
 	}
 	// Whatever arrived meanwhile (or was queued ahead of msg) runs now: a
 	// sender that found the mailbox running left it to this goroutine.
-	m.process(true)
+	m.process(rd)
 	return direct
 }
 
@@ -185,11 +185,12 @@ func (m *mailbox) invokeDirect(msg any) {
 }
 
 // postInline queues msg (one of the actor's own) and, when the mailbox is
-// idle, runs the actor on the calling goroutine before returning.
-func (m *mailbox) postInline(msg any) {
+// idle, runs the actor on the calling goroutine, the reader rd, before
+// returning.
+func (m *mailbox) postInline(msg any, rd *reader) {
 	m.pushUser(entry{msg: msg})
 	if m.running.CompareAndSwap(false, true) {
-		m.process(true)
+		m.process(rd)
 	}
 }
 
@@ -208,7 +209,7 @@ func (m *mailbox) schedule() {
 		// (conn.flush) and exits.
 		go func() {
 			growStack()
-			m.process(false)
+			m.process(nil)
 		}()
 	}
 }
@@ -230,9 +231,9 @@ const stackPad = 1536
 
 var stackIndex byte // always 0; read only
 
-// process runs the actor until the mailbox is empty; inline says it runs
-// on the connection's reader goroutine.
-func (m *mailbox) process(inline bool) {
+// process runs the actor until the mailbox is empty; rd is the reader
+// whose goroutine runs it, or nil.
+func (m *mailbox) process(rd *reader) {
 	for {
 		m.run()
 		m.running.Store(false)
@@ -241,7 +242,7 @@ func (m *mailbox) process(inline bool) {
 			break
 		}
 	}
-	m.a.flush(inline)
+	m.a.flush(rd)
 }
 
 func (m *mailbox) run() {

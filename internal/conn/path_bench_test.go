@@ -37,7 +37,7 @@ func newMemTransport() *memTransport {
 	return &memTransport{feed: make(chan int), closed: make(chan struct{}), reached: make(chan struct{}, 1)}
 }
 
-func (t *memTransport) ReadLoop(deliver func(actor.Frame)) error {
+func (t *memTransport) ReadLoop(deliver func(actor.Frame), _ func()) error {
 	msg := actor.Text("0123456789012345678901234567890123456789012345678901234567890123")
 	for {
 		select {

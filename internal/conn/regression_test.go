@@ -214,7 +214,7 @@ func (c *countingTransport) burst(t *testing.T, n int) {
 // burstFrames marks the frame that asks for a burst; it is not delivered.
 const burstFrames actor.MessageType = 255
 
-func (c *countingTransport) ReadLoop(deliver func(actor.Frame)) error {
+func (c *countingTransport) ReadLoop(deliver func(actor.Frame), _ func()) error {
 	for {
 		select {
 		case f := <-c.next:

@@ -25,8 +25,11 @@ type Transport interface {
 	// fragment that cannot begin valid UTF-8) and returns a *ProtocolError. ReadLoop returns the error that ended reading:
 	// a *CloseError when the peer sent a close frame (the transport does not
 	// answer it), a *ProtocolError when the peer broke the protocol (the
-	// transport has sent the close frame), or the network error.
-	ReadLoop(deliver func(actor.Frame)) error
+	// transport has sent the close frame), or the network error. Before the
+	// transport writes a close frame of its own after a protocol error, it
+	// calls drain on the same goroutine: the actor writes what it has queued,
+	// replies to the frames before the bad one included.
+	ReadLoop(deliver func(actor.Frame), drain func()) error
 	// WriteFrame writes one data message within the transport's write
 	// timeout.
 	WriteFrame(f actor.Frame) error
