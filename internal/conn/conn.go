@@ -110,7 +110,6 @@ type conn struct {
 	held        []actor.Frame // pushed while a client was disconnected
 	timers      map[uint64]*time.Timer
 	timerSeq    uint64
-
 }
 
 func newConn(cfg *Config, h actor.Handler) *conn {
