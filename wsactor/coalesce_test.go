@@ -215,7 +215,14 @@ func (c *batchConn) send(t testing.TB) {
 // client whose frames can be sent in one write.
 func pipelinedEnv(t *testing.T) (*countingListener, *websocket.Conn, *batchConn) {
 	ev := newEvents()
-	srv, err := wsactor.NewServer(newSystem(t), func() actor.Handler { return &probe{ev: ev} }, wsactor.WithKeepalive(0, 0))
+	return pipelinedServer(t, func() actor.Handler { return &probe{ev: ev} })
+}
+
+// pipelinedServer serves h (keepalive off, then opts) behind a counting
+// listener and dials it with a client whose frames can be sent in one
+// write.
+func pipelinedServer(t *testing.T, h func() actor.Handler, opts ...wsactor.ServerOption) (*countingListener, *websocket.Conn, *batchConn) {
+	srv, err := wsactor.NewServer(newSystem(t), h, append([]wsactor.ServerOption{wsactor.WithKeepalive(0, 0)}, opts...)...)
 	require.NoError(t, err)
 	ln := &countingListener{Listener: newLocalListener(t)}
 	hs := httptest.NewUnstartedServer(srv)

@@ -106,7 +106,15 @@ func (t *transport) ReadLoop(deliver func(actor.Frame), drain func()) error {
 	// The actor answers the peer's close itself, after the frames it has
 	// queued; gorilla's default handler would answer at once.
 	t.c.SetCloseHandler(func(int, string) error { return nil })
+	drained := false
 	for {
+		if !drained && t.scan != nil && t.scan.bad && t.consumed >= t.scan.fins && t.drain != nil {
+			// Every frame before one gorilla refuses by its header has been
+			// delivered; gorilla answers that one with a close frame as soon
+			// as it reads it. What the actor queued goes out first.
+			drained = true
+			t.drain()
+		}
 		mt, r, err := t.c.NextReader()
 		if err != nil {
 			return t.readError(err)

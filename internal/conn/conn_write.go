@@ -82,7 +82,7 @@ func (rd *reader) expire() {
 	rd.armed.Store(false)
 	a := rd.a
 	if it, t, gen, ok := a.out.take(); ok {
-		a.writeQueued(false, it, t, gen)
+		a.writeQueued(0, it, t, gen)
 	}
 }
 
@@ -97,13 +97,20 @@ func (rd *reader) disarm() {
 // drain writes what is queued at once, on the reader goroutine: the actor
 // has stopped (its final close frame may be queued, and no turn will come
 // to flush it), or the transport is about to write a close frame of its own
-// after a protocol error and replies to the frames before it go first.
+// after a protocol error and replies to the frames before it go first. A
+// writer goroutine busy with the queue is waited for (up to the close
+// timeout), so that the replies are out when drain returns.
 func (rd *reader) drain() {
 	rd.ahead, rd.deferred = false, 0
 	rd.disarm()
 	a := rd.a
-	if it, t, gen, ok := a.out.take(); ok {
-		a.writeQueued(false, it, t, gen)
+	for {
+		if it, t, gen, ok := a.out.take(); ok {
+			a.writeQueued(0, it, t, gen)
+		}
+		if a.out.len() == 0 || !a.out.awaitIdle(a.cfg.closeTimeout) {
+			return
+		}
 	}
 }
 
@@ -115,31 +122,40 @@ func (rd *reader) drain() {
 // goroutine (rd is not nil) the writing is bounded (see inlineFrames) and
 // may be deferred (see reader).
 func (a *conn) flush(rd *reader) {
-	if rd != nil && rd.hold() {
-		return
+	limit := 0
+	if rd != nil {
+		// The replies held back go out together, on this goroutine: handing
+		// them to a writer goroutine would let the reader run ahead of the
+		// writing and fill the backlog.
+		limit = inlineFrames + rd.deferred
+		if rd.hold() {
+			return
+		}
 	}
 	if it, t, gen, ok := a.out.take(); ok {
-		a.writeQueued(rd != nil, it, t, gen)
+		a.writeQueued(limit, it, t, gen)
 	}
 }
 
 // writeQueued writes it, the first item taken, then the rest of the queue,
-// and lets go of the writer token.
+// and lets go of the writer token. With a limit (on a reader goroutine),
+// after that many frames or inlineBytes it hands the rest to a writer
+// goroutine.
 //
 // While more frames wait behind the one it writes, it asks the transport
 // to hold that one back (Transport.Hold), so that a burst leaves in few
 // system calls; the last frame of a run is written at once, with what was
 // held. A frame alone is never delayed.
-func (a *conn) writeQueued(inline bool, it outItem, t Transport, gen uint32) {
+func (a *conn) writeQueued(limit int, it outItem, t Transport, gen uint32) {
 	frames, bytes := 0, 0
 	var last Transport // the transport written to last, which may hold bytes
 	var lastGen uint32
 	for ok := true; ok; it, t, gen, ok = a.out.next() {
-		if inline && (frames >= inlineFrames || bytes >= inlineBytes) {
+		if limit > 0 && (frames >= limit || bytes >= inlineBytes) {
 			// Writer goroutine: takes over the writer token (and so the queue)
 			// from the reader goroutine; it ends when the queue is empty or a
 			// write fails. What this goroutine held goes out with its writes.
-			go a.writeQueued(false, it, t, gen)
+			go a.writeQueued(0, it, t, gen)
 			return
 		}
 		frames, bytes = frames+1, bytes+len(it.frame.Data)

@@ -3,6 +3,7 @@ package conn
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/protows/protows/actor"
 )
@@ -31,6 +32,7 @@ type outbox struct {
 	t       Transport    // the socket the items are for (clients change it on reconnect)
 	gen     uint32       // that socket's generation
 	bl      *backlog
+	idle    chan struct{} // closed when the token is given back; made by awaitIdle
 }
 
 // attach points the outbox at a new socket; what was queued is discarded
@@ -126,6 +128,38 @@ func (o *outbox) take() (outItem, Transport, uint32, bool) {
 	return o.nextLocked()
 }
 
+// awaitIdle waits until no goroutine holds the writer token, or until
+// timeout has passed, and reports whether the token was free.
+func (o *outbox) awaitIdle(timeout time.Duration) bool {
+	o.mu.Lock()
+	if !o.writing.Load() {
+		o.mu.Unlock()
+		return true
+	}
+	if o.idle == nil {
+		o.idle = make(chan struct{})
+	}
+	idle := o.idle
+	o.mu.Unlock()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// letGo gives the writer token back; mu is held.
+func (o *outbox) letGo() {
+	o.writing.Store(false)
+	if o.idle != nil {
+		close(o.idle)
+		o.idle = nil
+	}
+}
+
 // next returns the next item for the token holder with the socket and
 // generation to write it to, or releases the token and reports false when
 // the queue is empty.
@@ -140,7 +174,7 @@ func (o *outbox) nextLocked() (outItem, Transport, uint32, bool) {
 		if o.head != len(o.items) {
 			o.clearLocked() // no socket to write them to
 		}
-		o.writing.Store(false)
+		o.letGo()
 		if cap(o.items) > 64 {
 			o.items = nil
 		} else {
@@ -167,10 +201,10 @@ func (o *outbox) release(gen uint32) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.gen != gen {
-		o.writing.Store(false)
+		o.letGo()
 		return 0
 	}
 	n := o.clearLocked()
-	o.writing.Store(false)
+	o.letGo()
 	return n
 }

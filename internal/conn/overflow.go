@@ -154,7 +154,7 @@ func (a *conn) kick() {
 	if it, t, gen, ok := a.out.take(); ok {
 		// Writer goroutine: holds the writer token until the queue is empty
 		// or a write fails (see writeQueued).
-		go a.writeQueued(false, it, t, gen)
+		go a.writeQueued(0, it, t, gen)
 	}
 }
 
