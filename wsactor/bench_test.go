@@ -52,9 +52,20 @@ type echoHandler struct{ actor.BaseHandler }
 func (echoHandler) HandleIn(c *actor.Context, f actor.Frame) error { return c.Push(f) }
 
 // fanoutMember joins the broadcast group and passes on what is published.
-type fanoutMember struct{ actor.BaseHandler }
+// With named set it first registers a name of its own.
+type fanoutMember struct {
+	actor.BaseHandler
+	named bool
+}
 
-func (fanoutMember) Init(c *actor.Context) error { return c.Join("all") }
+func (m fanoutMember) Init(c *actor.Context) error {
+	if m.named {
+		if err := c.Register("conn-" + c.Self().Id); err != nil {
+			return err
+		}
+	}
+	return c.Join("all")
+}
 
 func (fanoutMember) HandleInfo(c *actor.Context, msg any) error {
 	if f, ok := msg.(actor.Frame); ok {
@@ -78,6 +89,9 @@ type serverConfig struct {
 	// per connection instead of writing them in the publishing loop (see
 	// BenchmarkFanoutBurst).
 	writers bool
+	// named: each connection also registers a unique name (protows: the
+	// actor's id; gorilla: the peer's address, in a map).
+	named bool
 }
 
 // newBenchServer starts impl: protows, gorilla (the careful baseline:
@@ -103,7 +117,7 @@ func newBenchServer(b *testing.B, impl string, cfg serverConfig) *benchServer {
 			}
 			b.Cleanup(reg.Stop)
 			opts = append(opts, wsactor.WithRegistry(reg))
-			newHandler = func() actor.Handler { return fanoutMember{} }
+			newHandler = func() actor.Handler { return fanoutMember{named: cfg.named} }
 			s.publish = func(mt actor.MessageType, msg []byte) error {
 				return reg.Publish(context.Background(), "all", actor.Frame{Type: mt, Data: msg})
 			}
@@ -136,6 +150,8 @@ func newBenchServer(b *testing.B, impl string, cfg serverConfig) *benchServer {
 			up:      websocket.Upgrader{EnableCompression: cfg.compress},
 			conns:   map[*websocket.Conn]*gorillaConn{},
 			perConn: impl == "gorilla-percon",
+			named:   cfg.named,
+			names:   map[string]*websocket.Conn{},
 			writers: cfg.writers,
 		}
 		s.conns = func() int { return int(g.open.Load()) }
@@ -164,6 +180,9 @@ type gorillaServer struct {
 	// writers hands each broadcast to a writer goroutine per connection
 	// (with a queue of writerQueue) instead of writing it in the loop.
 	writers bool
+	// named keeps each connection in names too, under its peer's address.
+	named bool
+	names map[string]*websocket.Conn
 }
 
 // writerQueue is how many broadcasts wait for a connection's writer
@@ -195,13 +214,23 @@ func (g *gorillaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		go gc.writeLoop(c)
 	}
+	name := ""
+	if g.named {
+		name = "conn-" + c.RemoteAddr().String()
+	}
 	g.mu.Lock()
 	g.conns[c] = gc
+	if name != "" {
+		g.names[name] = c
+	}
 	g.mu.Unlock()
 	g.open.Add(1)
 	defer func() {
 		g.mu.Lock()
 		delete(g.conns, c)
+		if name != "" {
+			delete(g.names, name)
+		}
 		g.mu.Unlock()
 		if gc.w != nil {
 			close(gc.w.done)
@@ -360,11 +389,19 @@ func BenchmarkEchoPipelined(b *testing.B) {
 // the runtime then reuses those, so the figure is lower. Run each
 // implementation in a process of its own for B/conn to mean the same for
 // both (.ci/bench does).
-func BenchmarkIdleConn(b *testing.B) {
+func BenchmarkIdleConn(b *testing.B) { idleConns(b, serverConfig{}) }
+
+// BenchmarkIdleConnNamed: BenchmarkIdleConn with one unique name and one
+// group membership per connection (protows: the local registry; gorilla:
+// a map of names and the set of connections a broadcast goes to), as a
+// chat server holds its users.
+func BenchmarkIdleConnNamed(b *testing.B) { idleConns(b, serverConfig{fanout: true, named: true}) }
+
+func idleConns(b *testing.B, cfg serverConfig) {
 	const conns = 10000
 	for _, impl := range impls {
 		b.Run(fmt.Sprintf("conns=%d/impl=%s", conns, impl), func(b *testing.B) {
-			s := newBenchServer(b, impl, serverConfig{})
+			s := newBenchServer(b, impl, cfg)
 			m0 := settledMemory() // after the server (and its actor system) is up
 			g := startLoadgen(b, loadJob{URL: s.url, Conns: conns})
 			waitConns(b, s, conns)
@@ -372,7 +409,11 @@ func BenchmarkIdleConn(b *testing.B) {
 			if dir := os.Getenv("PROTOWS_IDLE_PROFILE"); dir != "" {
 				// A heap profile while the connections are idle: where the
 				// memory per connection goes (-test.memprofilerate=1 for all of it).
-				writeHeapProfile(b, filepath.Join(dir, "idle-"+impl+".heap"))
+				name := "idle-" + impl
+				if cfg.named {
+					name = "idle-named-" + impl
+				}
+				writeHeapProfile(b, filepath.Join(dir, name+".heap"))
 			}
 			g.stop()
 			waitConnsAtMost(b, s, 0)
