@@ -66,7 +66,7 @@ func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandl
 	}
 	header := cfg.header.Clone()
 	dial := func(ctx context.Context) (conn.Transport, *actor.ConnectResponse, error) {
-		dd, scan := scannedDialer(d, u, netDial)
+		dd, scan := scannedDialer(d, u, netDial, readPoolFor(cfg.readBufferSize))
 		c, resp, err := dd.DialContext(ctx, rawURL, header)
 		if err != nil {
 			return nil, nil, dialError(resp, err)

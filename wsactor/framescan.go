@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/gorilla/websocket"
 )
@@ -212,9 +213,28 @@ type scanConn struct {
 	hold bool    // keep the next Write back
 	held *[]byte // bytes kept back; nil when none
 	werr error   // the first write error; every later Write returns it
+
+	// Buffered reads (readbuf.go); rpool is nil when reads go straight to
+	// the connection (TLS).
+	rpool      *readPool
+	raw        syscall.RawConn // the socket, waited on without a buffer; nil when it cannot be
+	rbuf       *[]byte         // bytes read and not yet taken by gorilla; nil when none
+	rpos, rend int
+}
+
+// newScanConn wraps nc, with reads buffered from pool unless pool is nil.
+func newScanConn(nc net.Conn, scan *frameScan, pool *readPool) *scanConn {
+	c := &scanConn{Conn: nc, scan: scan}
+	if pool != nil {
+		c.rpool, c.raw = pool, rawReader(nc)
+	}
+	return c
 }
 
 func (c *scanConn) Read(p []byte) (int, error) {
+	if c.rpool != nil {
+		return c.readBuffered(p)
+	}
 	n, err := c.Conn.Read(p)
 	c.scan.scan(p[:n])
 	return n, err
@@ -225,6 +245,7 @@ func (c *scanConn) Read(p []byte) (int, error) {
 type scanningWriter struct {
 	http.ResponseWriter
 	scan *frameScan
+	pool *readPool // buffers reads from it; nil: reads go straight to the connection
 }
 
 func (w scanningWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -232,7 +253,7 @@ func (w scanningWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &scanConn{Conn: nc, scan: w.scan}, brw, nil
+	return newScanConn(nc, w.scan, w.pool), brw, nil
 }
 
 // Unwrap lets http.ResponseController reach the writer underneath.
@@ -247,7 +268,10 @@ var errBadClosePayload = errors.New("close frame with a 1-byte payload")
 // would then see the proxy's own exchange (and, for wss://, encrypted
 // bytes). For wss:// it does the TLS handshake itself, as gorilla would,
 // so that the scan sees the plain bytes.
-func scannedDialer(d *websocket.Dialer, u *url.URL, netDial func(ctx context.Context, network, addr string) (net.Conn, error)) (*websocket.Dialer, *frameScan) {
+//
+// Over plain TCP the copy reads through a buffer from pool (see readbuf.go),
+// and gorilla keeps its smallest buffer.
+func scannedDialer(d *websocket.Dialer, u *url.URL, netDial func(ctx context.Context, network, addr string) (net.Conn, error), pool *readPool) (*websocket.Dialer, *frameScan) {
 	scheme := "http"
 	if u.Scheme == "wss" {
 		scheme = "https"
@@ -259,13 +283,14 @@ func scannedDialer(d *websocket.Dialer, u *url.URL, netDial func(ctx context.Con
 	}
 	scan := newClientFrameScan()
 	dd := *d
+	dd.ReadBufferSize = minGorillaReadBuffer // see readbuf.go
 	if scheme == "http" {
 		dd.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := netDial(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
-			return &scanConn{Conn: c, scan: scan}, nil
+			return newScanConn(c, scan, pool), nil
 		}
 		return &dd, scan
 	}
@@ -286,7 +311,7 @@ func scannedDialer(d *websocket.Dialer, u *url.URL, netDial func(ctx context.Con
 			raw.Close()
 			return nil, err
 		}
-		return &scanConn{Conn: tc, scan: scan}, nil
+		return newScanConn(tc, scan, nil), nil
 	}
 	return &dd, scan
 }

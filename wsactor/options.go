@@ -25,7 +25,7 @@ const (
 	DefaultReadLimit        = 1 << 20
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultReadBufferSize   = 1024
+	DefaultReadBufferSize   = 4096
 	DefaultWriteBufferSize  = 4096
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultCloseTimeout     = 5 * time.Second  // WithCloseTimeout
@@ -179,8 +179,13 @@ func WithMaxConnections(n int) ServerOption {
 	return serverOnly(func(c *config) { c.maxConnections = n })
 }
 
-// WithBufferSizes sets the read buffer each connection keeps (default
-// 1 KiB) and the size of the pooled write buffers (default 4 KiB).
+// WithBufferSizes sets the size of the pooled buffers connections read
+// into (default 4 KiB) and write from (default 4 KiB). A connection holds
+// a read buffer only while bytes it has read wait to be handled, and a
+// write buffer only while it writes, so an idle connection holds neither
+// (on Unix systems; elsewhere a connection holds its read buffer while it
+// waits). A connection over TLS reads from crypto/tls's buffers instead; a
+// client behind a proxy keeps a read buffer of this size.
 func WithBufferSizes(read, write int) Option {
 	return func(c *config) { c.readBufferSize, c.writeBufferSize = read, write }
 }

@@ -74,7 +74,7 @@ func NewServer(sys *protoactor.ActorSystem, newHandler func() actor.Handler, opt
 	}
 	s.up = websocket.Upgrader{
 		HandshakeTimeout:  cfg.handshakeTimeout,
-		ReadBufferSize:    cfg.readBufferSize,
+		ReadBufferSize:    minGorillaReadBuffer, // see readbuf.go
 		WriteBufferSize:   cfg.writeBufferSize,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: cfg.compression,
@@ -167,7 +167,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	scan := newFrameScan()
-	wc, err := s.up.Upgrade(scanningWriter{ResponseWriter: w, scan: scan}, r, header)
+	var pool *readPool
+	if r.TLS == nil {
+		// Plain TCP: the connection reads through a pooled buffer, taken
+		// only while bytes wait (readbuf.go). Over TLS, gorilla's smallest
+		// buffer reads from crypto/tls's.
+		pool = readPoolFor(s.cfg.readBufferSize)
+	}
+	wc, err := s.up.Upgrade(scanningWriter{ResponseWriter: w, scan: scan, pool: pool}, r, header)
 	if err != nil {
 		s.release()
 		s.log.Debug("websocket upgrade failed", slog.Any("error", err), slog.String("remote", r.RemoteAddr))

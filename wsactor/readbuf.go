@@ -1,0 +1,96 @@
+package wsactor
+
+import (
+	"sync"
+)
+
+// Reading without an idle buffer. gorilla reads through a bufio.Reader it
+// keeps for the life of a connection; a connection that is idle most of
+// the time would hold that buffer for nothing. scanConn reads the socket
+// into a buffer taken from a pool when bytes arrive, and gives it back as
+// soon as gorilla has taken them all, while gorilla's own buffer is the
+// smallest it allows (minGorillaReadBuffer: enough for a frame header and
+// a control frame). One system call still reads as much as the pooled
+// buffer holds.
+//
+// On a TCP or Unix socket (Unix systems) the reader goroutine waits for
+// the socket to become readable with no buffer at all (see waitRead); on
+// other connections it holds one while it waits. A TLS connection is read
+// as it is, through gorilla's smallest buffer: crypto/tls keeps its own.
+
+// minGorillaReadBuffer is the smallest read buffer gorilla accepts: it
+// raises any smaller size to the largest control frame payload.
+const minGorillaReadBuffer = 125
+
+// readPool hands out read buffers of one size.
+type readPool struct {
+	size int
+	pool sync.Pool
+}
+
+// readPools holds a readPool per buffer size, shared by every server and
+// client with that size.
+var readPools sync.Map // int -> *readPool
+
+// readPoolFor returns the pool of buffers of size bytes.
+func readPoolFor(size int) *readPool {
+	if p, ok := readPools.Load(size); ok {
+		return p.(*readPool)
+	}
+	p := &readPool{size: size}
+	p.pool.New = func() any { b := make([]byte, size); return &b }
+	actual, _ := readPools.LoadOrStore(size, p)
+	return actual.(*readPool)
+}
+
+// readBuffered is scanConn.Read when it buffers reads.
+func (c *scanConn) readBuffered(p []byte) (int, error) {
+	if c.rbuf == nil {
+		if len(p) >= c.rpool.size {
+			// As large as a pooled buffer: read straight into p.
+			n, err := c.readSocket(p)
+			c.scan.scan(p[:n])
+			return n, err
+		}
+		n, err := c.fill()
+		if n == 0 {
+			return 0, err
+		}
+	}
+	n := copy(p, (*c.rbuf)[c.rpos:c.rend])
+	c.rpos += n
+	if c.rpos == c.rend {
+		c.rpool.pool.Put(c.rbuf)
+		c.rbuf = nil
+	}
+	return n, nil
+}
+
+// fill reads what the socket has into a pooled buffer, which it keeps in
+// rbuf when it read anything.
+func (c *scanConn) fill() (int, error) {
+	var b *[]byte
+	n, err := c.waitRead(func() []byte {
+		b = c.rpool.pool.Get().(*[]byte)
+		return *b
+	}, func() {
+		c.rpool.pool.Put(b)
+		b = nil
+	})
+	if n <= 0 {
+		if b != nil {
+			c.rpool.pool.Put(b)
+		}
+		return 0, err
+	}
+	c.scan.scan((*b)[:n])
+	c.rbuf, c.rpos, c.rend = b, 0, n
+	// An error with bytes (a peer that wrote and closed) comes back with
+	// the next read, as the socket reports it again.
+	return n, nil
+}
+
+// readSocket reads into p, waiting for the socket as fill does.
+func (c *scanConn) readSocket(p []byte) (int, error) {
+	return c.waitRead(func() []byte { return p }, func() {})
+}
