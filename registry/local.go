@@ -223,7 +223,7 @@ func (t *tables) register(ctx protoactor.Context, name string, pid *protoactor.P
 		ctx.Send(owner, &actor.CloseRequest{Code: t.conflict.code, Reason: t.conflict.reason})
 	}
 	t.names[name] = pid
-	t.held.of(ctx, pid).names[name] = struct{}{}
+	t.held.of(ctx, pid).names.add(name)
 	return nil
 }
 
@@ -231,7 +231,7 @@ func (t *tables) release(name string) {
 	owner := t.names[name]
 	delete(t.names, name)
 	if h, ok := t.held[keyOf(owner)]; ok {
-		delete(h.names, name)
+		h.names.remove(name)
 	}
 }
 
@@ -247,7 +247,7 @@ func (t *tables) join(ctx protoactor.Context, name string, pid *protoactor.PID) 
 	}
 	g.index[k] = len(g.members)
 	g.members = append(g.members, pid)
-	t.held.of(ctx, pid).groups[name] = struct{}{}
+	t.held.of(ctx, pid).groups.add(name)
 }
 
 func (t *tables) leave(name string, pid *protoactor.PID) {
@@ -270,7 +270,7 @@ func (t *tables) leave(name string, pid *protoactor.PID) {
 		delete(t.groups, name)
 	}
 	if h, ok := t.held[k]; ok {
-		delete(h.groups, name)
+		h.groups.remove(name)
 	}
 }
 
@@ -281,12 +281,12 @@ func (t *tables) forget(pid *protoactor.PID) {
 	if !ok {
 		return
 	}
-	for name := range h.names {
+	for _, name := range h.names.all() {
 		if owner, ok := t.names[name]; ok && owner.Equal(pid) {
 			delete(t.names, name)
 		}
 	}
-	for g := range h.groups {
+	for _, g := range h.groups.all() {
 		t.leave(g, pid)
 	}
 	delete(t.held, k)

@@ -253,3 +253,44 @@ func TestStoppedRegistry(t *testing.T) {
 	r.Stop()
 	assert.ErrorIs(t, r.Register(context.Background(), "x", newInbox(t, sys).pid), registry.ErrStopped)
 }
+
+// An actor with many names and groups (more than a few, which the
+// registry keeps differently) loses all it still holds when it stops,
+// and only that: what it gave up before, and what another actor holds,
+// are as they were.
+func TestManyHoldingsReleasedWhenOwnerStops(t *testing.T) {
+	sys := newSystem(t)
+	r := newLocal(t, sys)
+	ctx := context.Background()
+	a, b := newInbox(t, sys), newInbox(t, sys)
+	const n = 20
+	for i := range n {
+		require.NoError(t, r.Register(ctx, fmt.Sprintf("a%d", i), a.pid))
+		require.NoError(t, r.Join(ctx, fmt.Sprintf("g%d", i), a.pid))
+		require.NoError(t, r.Join(ctx, fmt.Sprintf("g%d", i), b.pid))
+		if i == 3 || i == 15 { // given up while few, and while many
+			require.NoError(t, r.Unregister(ctx, fmt.Sprintf("a%d", i), a.pid))
+			require.NoError(t, r.Leave(ctx, fmt.Sprintf("g%d", i), a.pid))
+			require.NoError(t, r.Register(ctx, fmt.Sprintf("a%d", i), b.pid))
+		}
+	}
+	require.NoError(t, r.Join(ctx, "g0", a.pid)) // twice: still one membership
+	a.stop(t, sys)
+	require.Eventually(t, func() bool {
+		_, err := r.Lookup(ctx, "a0")
+		return err != nil
+	}, wait, time.Millisecond)
+	for i := range n {
+		owner, err := r.Lookup(ctx, fmt.Sprintf("a%d", i))
+		if i == 3 || i == 15 {
+			require.NoError(t, err)
+			assert.True(t, owner.Equal(b.pid), "a%d belongs to b", i)
+		} else {
+			assert.ErrorIs(t, err, registry.ErrNotFound, "a%d", i)
+		}
+		members, err := r.Members(ctx, fmt.Sprintf("g%d", i))
+		require.NoError(t, err)
+		require.Len(t, members, 1, "g%d", i)
+		assert.True(t, members[0].Equal(b.pid), "g%d", i)
+	}
+}

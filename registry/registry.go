@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
@@ -190,8 +192,57 @@ func validEntry(kind, s string, pid *protoactor.PID) error {
 // holdings are the names and groups one actor has in a registry.
 type holdings struct {
 	pid    *protoactor.PID
-	names  map[string]struct{}
-	groups map[string]struct{}
+	names  strSet
+	groups strSet
+}
+
+// strSet is a set of strings that costs a slice while it is small (an
+// actor holds a name or two and a few groups) and a map past smallSet
+// members. The zero value is an empty set.
+type strSet struct {
+	list []string
+	m    map[string]struct{}
+}
+
+const smallSet = 8
+
+func (s *strSet) add(v string) {
+	switch {
+	case s.m != nil:
+		s.m[v] = struct{}{}
+	case slices.Contains(s.list, v):
+	case len(s.list) < smallSet:
+		s.list = append(s.list, v)
+	default:
+		s.m = make(map[string]struct{}, 2*smallSet)
+		for _, x := range s.list {
+			s.m[x] = struct{}{}
+		}
+		s.m[v] = struct{}{}
+		s.list = nil
+	}
+}
+
+func (s *strSet) remove(v string) {
+	if s.m != nil {
+		delete(s.m, v)
+		return
+	}
+	if i := slices.Index(s.list, v); i >= 0 {
+		last := len(s.list) - 1
+		s.list[i] = s.list[last]
+		s.list[last] = ""
+		s.list = s.list[:last]
+	}
+}
+
+// all returns the members, in a slice of their own: the set may change
+// while the caller goes through them.
+func (s *strSet) all() []string {
+	if s.m != nil {
+		return slices.Collect(maps.Keys(s.m))
+	}
+	return slices.Clone(s.list)
 }
 
 // ledger records what each actor a registry actor knows holds, and watches
@@ -204,7 +255,7 @@ func (l ledger) of(ctx protoactor.Context, pid *protoactor.PID) *holdings {
 	k := keyOf(pid)
 	h, ok := l[k]
 	if !ok {
-		h = &holdings{pid: pid, names: map[string]struct{}{}, groups: map[string]struct{}{}}
+		h = &holdings{pid: pid}
 		l[k] = h
 		ctx.Watch(pid)
 	}

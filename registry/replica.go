@@ -184,7 +184,7 @@ func (n *replica) write(ctx protoactor.Context, w *write) error {
 		ops, err = n.unregister(w.key, w.pid)
 	case opJoin:
 		if n.dir.join(w.key, w.pid) {
-			n.held.of(ctx, w.pid).groups[w.key] = struct{}{}
+			n.held.of(ctx, w.pid).groups.add(w.key)
 			ops = append(ops, groupOp(false, w.key, w.pid))
 		}
 	case opLeave:
@@ -192,7 +192,7 @@ func (n *replica) write(ctx protoactor.Context, w *write) error {
 			ops = append(ops, groupOp(true, w.key, w.pid))
 		}
 		if h, ok := n.held[keyOf(w.pid)]; ok {
-			delete(h.groups, w.key)
+			h.groups.remove(w.key)
 		}
 	}
 	n.broadcast(ctx, ops)
@@ -215,7 +215,7 @@ func (n *replica) register(ctx protoactor.Context, name string, pid *protoactor.
 	}
 	c := claim{pid: pid, clock: n.now()}
 	n.dir.addClaim(name, c)
-	n.held.of(ctx, pid).names[name] = struct{}{}
+	n.held.of(ctx, pid).names.add(name)
 	ops := []*registrypb.Op{nameOp(false, name, pid, c.clock)}
 	return append(ops, n.settle(ctx, name)...), nil
 }
@@ -230,7 +230,7 @@ func (n *replica) unregister(name string, pid *protoactor.PID) ([]*registrypb.Op
 	}
 	n.dir.removeClaim(name, pid)
 	if h, ok := n.held[keyOf(pid)]; ok {
-		delete(h.names, name)
+		h.names.remove(name)
 	}
 	return []*registrypb.Op{nameOp(true, name, pid, c.clock)}, nil
 }
@@ -249,7 +249,7 @@ func (n *replica) settle(ctx protoactor.Context, name string) []*registrypb.Op {
 		}
 		n.dir.removeClaim(name, c.pid)
 		if h, ok := n.held[keyOf(c.pid)]; ok {
-			delete(h.names, name)
+			h.names.remove(name)
 		}
 		ops = append(ops, nameOp(true, name, c.pid, c.clock))
 		cf := n.r.cfg.conflict
@@ -292,13 +292,13 @@ func (n *replica) release(pid *protoactor.PID) []*registrypb.Op {
 	}
 	delete(n.held, k)
 	var ops []*registrypb.Op
-	for name := range h.names {
+	for _, name := range h.names.all() {
 		if c, ok := n.dir.claimOf(name, pid); ok {
 			n.dir.removeClaim(name, pid)
 			ops = append(ops, nameOp(true, name, pid, c.clock))
 		}
 	}
-	for g := range h.groups {
+	for _, g := range h.groups.all() {
 		if n.dir.leave(g, pid) {
 			ops = append(ops, groupOp(true, g, pid))
 		}

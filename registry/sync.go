@@ -338,12 +338,12 @@ func (n *replica) sendSnapshot(ctx protoactor.Context, p *peer) {
 		}
 	}
 	for _, h := range n.held {
-		for name := range h.names {
+		for _, name := range h.names.all() {
 			if c, ok := n.dir.claimOfKey(name, h); ok {
 				add(&registrypb.Entry{Key: name, Id: c.pid.Id, Clock: c.clock})
 			}
 		}
-		for g := range h.groups {
+		for _, g := range h.groups.all() {
 			add(&registrypb.Entry{Group: true, Key: g, Id: h.pid.Id})
 		}
 	}
