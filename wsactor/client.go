@@ -72,7 +72,6 @@ func SpawnClient(sys *protoactor.ActorSystem, rawURL string, h actor.ClientHandl
 			return nil, nil, dialError(resp, err)
 		}
 		cr := &actor.ConnectResponse{StatusCode: resp.StatusCode, Header: resp.Header, Subprotocol: c.Subprotocol()}
-		scan.negotiated(d.EnableCompression, resp.Header)
 		return newTransport(c, false, cfg.writeTimeout, cfg.readLimit, cfg.closeTimeout, scan), cr, nil
 	}
 	props, link := connCfg.ClientProps(h, dial)

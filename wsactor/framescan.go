@@ -9,7 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
+	"reflect"
 	"sync"
 	"syscall"
 
@@ -60,24 +60,17 @@ func newFrameScan() *frameScan { return &frameScan{closeLen: -1, server: true} }
 // with the server's HTTP response to the handshake.
 func newClientFrameScan() *frameScan { return &frameScan{closeLen: -1, inHTTP: true} }
 
-// negotiated records whether the handshake agreed on permessage-deflate,
-// from the extensions header that settles it (the client's offer on a
-// server, which gorilla accepts whenever compression is on; the server's
-// answer on a client). It is read the way gorilla reads it: an extension
-// named exactly "permessage-deflate".
-func (s *frameScan) negotiated(enabled bool, h http.Header) {
-	if s == nil || !enabled {
+// negotiated records whether gorilla agreed on permessage-deflate for c,
+// reading gorilla's own decision (the decompressor it keeps when it did)
+// rather than parsing the handshake again, which could come out
+// differently. Should gorilla's field ever change, RSV1 frames count as
+// refused: replies then only lose their coalescing.
+func (s *frameScan) negotiated(c *websocket.Conn) {
+	if s == nil {
 		return
 	}
-	for _, v := range h.Values("Sec-Websocket-Extensions") {
-		for _, ext := range strings.Split(v, ",") {
-			name, _, _ := strings.Cut(ext, ";")
-			if strings.TrimSpace(name) == "permessage-deflate" {
-				s.deflate = true
-				return
-			}
-		}
-	}
+	f := reflect.ValueOf(c).Elem().FieldByName("newDecompressionReader")
+	s.deflate = f.IsValid() && f.Kind() == reflect.Func && !f.IsNil()
 }
 
 // scan follows p, the next bytes read from the peer.
@@ -157,7 +150,12 @@ func (s *frameScan) frameHeader() {
 	if s.isClose && s.closeLen < 0 {
 		s.closeLen = int(min(length, 1<<20))
 	}
-	s.fin = s.hdr[0]&0x80 != 0 && !s.isClose && s.follow(length)
+	if s.isClose {
+		s.bad = true // gorilla reads no frame after a close frame
+	}
+	// Every frame is followed, with FIN or not: the first fragment of a
+	// message starts it, and gorilla refuses a bad frame either way.
+	s.fin = !s.isClose && s.follow(length) && s.hdr[0]&0x80 != 0
 	s.hn, s.need, s.left = 0, 0, length
 	if length == 0 {
 		s.frameEnd()

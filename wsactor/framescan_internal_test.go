@@ -1,9 +1,15 @@
 package wsactor
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // maskedFrame is a client frame: masked (with a zero key, which leaves the
@@ -40,5 +46,40 @@ func TestFrameScanStopsAtARefusedNonFinalFrame(t *testing.T) {
 		in = append(in, maskedFrame(0x81, "b")...)
 		s.scan(in)
 		assert.EqualValues(t, 1, s.fins, "first byte %#x: only the message before it counts", b0)
+	}
+}
+
+// The scan takes gorilla's own decision on permessage-deflate, on both
+// sides: a field gorilla renames in a later version would show here (the
+// scan would then count every compressed message as refused, and
+// pipelined replies to compressed messages would stop coalescing).
+func TestFrameScanKnowsWhatGorillaNegotiated(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		conns := make(chan *websocket.Conn, 1)
+		up := websocket.Upgrader{EnableCompression: compress}
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := up.Upgrade(w, r, nil)
+			if err == nil {
+				conns <- c
+			}
+		}))
+		d := websocket.Dialer{EnableCompression: true}
+		c, resp, err := d.Dial("ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+		require.NoError(t, err)
+		resp.Body.Close()
+		var sc *websocket.Conn
+		select {
+		case sc = <-conns:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no server connection")
+		}
+		for side, conn := range map[string]*websocket.Conn{"server": sc, "client": c} {
+			s := newFrameScan()
+			s.negotiated(conn)
+			assert.Equal(t, compress, s.deflate, "%s side, compression %v", side, compress)
+		}
+		c.Close()
+		sc.Close()
+		hs.Close()
 	}
 }

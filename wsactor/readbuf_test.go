@@ -56,7 +56,9 @@ func TestEchoAcrossReadBuffers(t *testing.T) {
 			t.Run(fmt.Sprintf("tls=%v/compression=%v", useTLS, compress), func(t *testing.T) {
 				sys := newSystem(t)
 				ev := newEvents()
-				srv, err := wsactor.NewServer(sys, func() actor.Handler { return &probe{ev: ev, control: func(*actor.Context, actor.Frame) error { return nil }} },
+				srv, err := wsactor.NewServer(sys, func() actor.Handler {
+					return &probe{ev: ev, control: func(*actor.Context, actor.Frame) error { return nil }}
+				},
 					wsactor.WithKeepalive(0, 0), wsactor.WithCompression(compress), wsactor.WithReadLimit(2<<20))
 				require.NoError(t, err)
 				var hs *httptest.Server

@@ -180,7 +180,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", slog.Any("error", err), slog.String("remote", r.RemoteAddr))
 		return
 	}
-	scan.negotiated(s.up.EnableCompression, r.Header)
 	wt := newTransport(wc, true, s.cfg.writeTimeout, s.cfg.readLimit, s.cfg.closeTimeout, scan)
 	var t conn.Transport = wt
 	if s.cfg.maxConnections > 0 {

@@ -61,6 +61,7 @@ func newTransport(c *websocket.Conn, server bool, writeTimeout time.Duration, re
 	// so that reading can go on after an oversized message (see fail);
 	// gorilla's own limit counts wire bytes and leaves the reader unusable.
 	c.SetReadLimit(0)
+	scan.negotiated(c)
 	sock, _ := c.NetConn().(*scanConn)
 	return &transport{c: c, server: server, writeTimeout: writeTimeout, readLimit: readLimit, linger: linger, scan: scan, sock: sock}
 }

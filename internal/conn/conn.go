@@ -41,6 +41,12 @@ type (
 		err error
 		gen uint32
 	}
+	// handled is posted by the reader behind the frames it has queued;
+	// the actor closes done when it gets to it, so all of them have been
+	// handled (see reader.beforeClose).
+	handled struct {
+		done chan struct{}
+	}
 	writeDone struct {
 		err   error
 		close bool // our close frame was written
@@ -171,6 +177,8 @@ func (a *conn) Receive(pc protoactor.Context) {
 		if m.gen == a.gen {
 			a.onReaderExit(m.err)
 		}
+	case *handled:
+		close(m.done)
 	case *writeDone:
 		if m.gen == a.gen {
 			a.onWriteDone(m)
@@ -356,7 +364,7 @@ func (a *conn) startReader() {
 			case <-a.done:
 				rd.drain()
 			}
-		}, rd.drain)
+		}, rd.beforeClose)
 		direct.f = actor.Frame{}
 		rd.ahead = false // nobody reads on: what is queued must go out
 		select {

@@ -107,11 +107,44 @@ func (rd *reader) drain() {
 	for {
 		if it, t, gen, ok := a.out.take(); ok {
 			a.writeQueued(0, it, t, gen)
+		} else if !a.out.awaitIdle(a.cfg.closeTimeout) {
+			return
 		}
-		if a.out.len() == 0 || !a.out.awaitIdle(a.cfg.closeTimeout) {
+		// A writer may have taken the last frame and not written it yet:
+		// done only when nothing is queued and nobody is writing.
+		if a.out.len() == 0 && !a.out.writing.Load() {
 			return
 		}
 	}
+}
+
+// beforeClose runs on the reader goroutine before the transport writes a
+// close frame of its own after a protocol error (Transport.ReadLoop): the
+// frames delivered before the bad one are handled first (those the reader
+// queued while the actor was busy elsewhere included), then their replies
+// written, so that the close comes after them. Both waits are bounded by
+// the close timeout; past it, what is left may be refused behind the
+// close (and counted as dropped).
+func (rd *reader) beforeClose() {
+	a := rd.a
+	stopped := false
+	select {
+	case <-a.done:
+		stopped = true // nothing more will be handled
+	default:
+	}
+	if !stopped && len(a.inflight) > 0 {
+		h := &handled{done: make(chan struct{})}
+		a.mb.postInline(h, rd)
+		t := time.NewTimer(a.cfg.closeTimeout)
+		select {
+		case <-h.done:
+		case <-a.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	rd.drain()
 }
 
 // flush writes queued frames. The mailbox calls it on the goroutine that

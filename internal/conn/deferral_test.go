@@ -48,11 +48,12 @@ type stepTransport struct {
 	mu       sync.Mutex
 	log      []string
 	ownClose bool
-	wrote    chan string // every write, as logged
+	wrote    chan string   // every write, as logged
+	draining chan struct{} // closed when the transport calls drain
 }
 
 func newStepTransport() *stepTransport {
-	return &stepTransport{steps: make(chan readStep, 16), closed: make(chan struct{}), wrote: make(chan string, 64)}
+	return &stepTransport{steps: make(chan readStep, 16), closed: make(chan struct{}), wrote: make(chan string, 64), draining: make(chan struct{})}
 }
 
 func (s *stepTransport) ReadLoop(deliver func(actor.Frame), drain func()) error {
@@ -61,6 +62,7 @@ func (s *stepTransport) ReadLoop(deliver func(actor.Frame), drain func()) error 
 		case st := <-s.steps:
 			switch {
 			case st.protocolError:
+				close(s.draining)
 				drain()
 				s.record("own close", true)
 				return st.end
@@ -253,4 +255,51 @@ func TestDrainWaitsForAWriterBeforeTheTransportCloses(t *testing.T) {
 	require.NoError(t, err)
 	tr.expectClosed(t)
 	assert.Equal(t, []string{"text r0", "text r1", "text r2", "text r3", "text r4", "text r5", "own close"}, tr.written())
+}
+
+// The actor is busy on another goroutine (a message from another actor)
+// when the reader delivers a frame: the reader queues it and reads on, to
+// a frame that breaks the protocol. The reply to the queued frame goes out
+// before the transport's own close: drain waits for the actor to have
+// handled what the reader queued.
+func TestRepliesToQueuedFramesBeforeTheTransportCloses(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	h := &script{
+		init: func(c *actor.Context) error {
+			c.SendAfter(time.Millisecond, "busy") // handled on a goroutine of its own
+			return nil
+		},
+		info: func(c *actor.Context, msg any) error {
+			close(entered)
+			select {
+			case <-release:
+				return nil
+			case <-time.After(10 * time.Second):
+				return fmt.Errorf("never released")
+			}
+		},
+	}
+	tr := newStepTransport()
+	_, sup := quietSystem(t)
+	cfg, err := conn.NewConfig()
+	require.NoError(t, err)
+	_, err = sup.Spawn(cfg.Props(h, tr))
+	require.NoError(t, err)
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the actor did not get busy")
+	}
+	tr.step(t, readStep{frame: actor.Text("a")}) // queued: the actor is busy
+	tr.step(t, readStep{protocolError: true, end: &actor.ProtocolError{Code: actor.CloseProtocolError}})
+	select {
+	case <-tr.draining:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the transport did not drain")
+	}
+	releaseOnce.Do(func() { close(release) })
+	tr.expectWrite(t, "text a")
+	tr.expectWrite(t, "own close")
 }
