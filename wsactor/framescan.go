@@ -218,6 +218,12 @@ type scanConn struct {
 	raw        syscall.RawConn // the socket, waited on without a buffer; nil when it cannot be
 	rbuf       *[]byte         // bytes read and not yet taken by gorilla; nil when none
 	rpos, rend int
+	// A read on raw (readbuf_unix.go): its callback, made once, and what it
+	// passes back and forth.
+	rawRead func(fd uintptr) bool
+	rdst    []byte
+	rn      int
+	rerr    error
 }
 
 // newScanConn wraps nc, with reads buffered from pool unless pool is nil.

@@ -52,10 +52,14 @@ func (c *scanConn) readBuffered(p []byte) (int, error) {
 			c.scan.scan(p[:n])
 			return n, err
 		}
-		n, err := c.fill()
-		if n == 0 {
+		n, err := c.readSocket(nil)
+		if n <= 0 {
 			return 0, err
 		}
+		c.scan.scan((*c.rbuf)[:n])
+		c.rpos, c.rend = 0, n
+		// An error with bytes (a peer that wrote and closed) comes back
+		// with the next read, as the socket reports it again.
 	}
 	n := copy(p, (*c.rbuf)[c.rpos:c.rend])
 	c.rpos += n
@@ -66,31 +70,22 @@ func (c *scanConn) readBuffered(p []byte) (int, error) {
 	return n, nil
 }
 
-// fill reads what the socket has into a pooled buffer, which it keeps in
-// rbuf when it read anything.
-func (c *scanConn) fill() (int, error) {
-	var b *[]byte
-	n, err := c.waitRead(func() []byte {
-		b = c.rpool.pool.Get().(*[]byte)
-		return *b
-	}, func() {
-		c.rpool.pool.Put(b)
-		b = nil
-	})
-	if n <= 0 {
-		if b != nil {
-			c.rpool.pool.Put(b)
-		}
-		return 0, err
+// take returns the buffer a read goes into: p, or when p is nil a pooled
+// one, kept in rbuf.
+func (c *scanConn) take(p []byte) []byte {
+	if p != nil {
+		return p
 	}
-	c.scan.scan((*b)[:n])
-	c.rbuf, c.rpos, c.rend = b, 0, n
-	// An error with bytes (a peer that wrote and closed) comes back with
-	// the next read, as the socket reports it again.
-	return n, nil
+	if c.rbuf == nil {
+		c.rbuf = c.rpool.pool.Get().(*[]byte)
+	}
+	return *c.rbuf
 }
 
-// readSocket reads into p, waiting for the socket as fill does.
-func (c *scanConn) readSocket(p []byte) (int, error) {
-	return c.waitRead(func() []byte { return p }, func() {})
+// giveBack undoes take after a read that got nothing.
+func (c *scanConn) giveBack(p []byte) {
+	if p == nil && c.rbuf != nil {
+		c.rpool.pool.Put(c.rbuf)
+		c.rbuf = nil
+	}
 }

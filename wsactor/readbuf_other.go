@@ -10,7 +10,13 @@ import (
 // rawReader: only Unix systems wait for a socket without a buffer.
 func rawReader(net.Conn) syscall.RawConn { return nil }
 
-// waitRead reads once into the buffer get returns.
-func (c *scanConn) waitRead(get func() []byte, _ func()) (int, error) {
-	return c.Conn.Read(get())
+// readSocket reads once, into p or, when p is nil, into a pooled buffer
+// kept in rbuf (see take).
+func (c *scanConn) readSocket(p []byte) (int, error) {
+	buf := c.take(p)
+	n, err := c.Conn.Read(buf)
+	if n <= 0 {
+		c.giveBack(p)
+	}
+	return n, err
 }

@@ -23,39 +23,61 @@ func rawReader(nc net.Conn) syscall.RawConn {
 	return nil
 }
 
-// waitRead reads once from the socket into the buffer get returns. On a
-// raw socket it waits for the socket to become readable first and only
-// then calls get (put undoes a get whose read found nothing), so an idle
-// connection holds no buffer; read deadlines and Close apply as to Read.
-func (c *scanConn) waitRead(get func() []byte, put func()) (int, error) {
+// readSocket reads once from the socket, into p or, when p is nil, into a
+// pooled buffer kept in rbuf (see take). On a raw socket it waits for the
+// socket to become readable before it takes the buffer, so an idle
+// connection holds none; read deadlines and Close apply as to Read. The
+// callback is made once per connection (rawRead), so a read allocates
+// nothing.
+func (c *scanConn) readSocket(p []byte) (int, error) {
 	if c.raw == nil {
-		return c.Conn.Read(get())
+		buf := c.take(p)
+		n, err := c.Conn.Read(buf)
+		if n <= 0 {
+			c.giveBack(p)
+		}
+		return n, err
 	}
-	var (
-		n    int
-		rerr error
-	)
-	err := c.raw.Read(func(fd uintptr) bool {
-		buf := get()
-		for {
-			n, rerr = syscall.Read(int(fd), buf)
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		if rerr == syscall.EAGAIN {
-			put()
-			return false // wait until readable
-		}
-		return true
-	})
+	if c.rawRead == nil {
+		c.rawRead = c.readFD
+	}
+	c.rdst = p
+	err := c.raw.Read(c.rawRead)
+	c.rdst = nil
+	n, rerr := c.rn, c.rerr
+	c.rn, c.rerr = 0, nil
 	switch {
 	case err != nil:
+		c.giveBack(p)
 		return 0, err // a deadline passed, or the socket was closed
 	case rerr != nil:
+		c.giveBack(p)
 		return 0, &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
 	case n == 0:
+		c.giveBack(p)
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// readFD is readSocket's callback: it reads from fd once the socket may be
+// readable, and asks to wait (false) when it was not.
+func (c *scanConn) readFD(fd uintptr) bool {
+	buf := c.take(c.rdst)
+	var (
+		n   int
+		err error
+	)
+	for {
+		n, err = syscall.Read(int(fd), buf)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err == syscall.EAGAIN {
+		c.giveBack(c.rdst)
+		return false // wait until readable
+	}
+	c.rn, c.rerr = max(n, 0), err
+	return true
 }
