@@ -51,12 +51,15 @@ type echoHandler struct{ actor.BaseHandler }
 
 func (echoHandler) HandleIn(c *actor.Context, f actor.Frame) error { return c.Push(f) }
 
-// fanoutMember joins the broadcast group and passes on what is published.
+// fanoutMember joins the broadcast group and passes on what is published;
+// it echoes what its peer sends.
 // With named set it first registers a name of its own.
 type fanoutMember struct {
 	actor.BaseHandler
 	named bool
 }
+
+func (fanoutMember) HandleIn(c *actor.Context, f actor.Frame) error { return c.Push(f) }
 
 func (m fanoutMember) Init(c *actor.Context) error {
 	if m.named {
@@ -403,8 +406,12 @@ func idleConns(b *testing.B, cfg serverConfig) {
 		b.Run(fmt.Sprintf("conns=%d/impl=%s", conns, impl), func(b *testing.B) {
 			s := newBenchServer(b, impl, cfg)
 			m0 := settledMemory() // after the server (and its actor system) is up
-			g := startLoadgen(b, loadJob{URL: s.url, Conns: conns})
+			g := startLoadgen(b, loadJob{URL: s.url, Conns: conns, Size: 64, Inflight: 1})
 			waitConns(b, s, conns)
+			// Each connection echoes one message, then idles: its reader
+			// has run a turn and a write, as a real connection's has.
+			g.send(b, loadCmd{Cmd: "run", N: conns})
+			g.next(b)
 			m1 := settledMemory()
 			if dir := os.Getenv("PROTOWS_IDLE_PROFILE"); dir != "" {
 				// A heap profile while the connections are idle: where the
