@@ -38,6 +38,9 @@ type connRuntime interface {
 	RemoteAddr() net.Addr
 	Subprotocol() string
 	Directory() (Directory, time.Duration)
+	// StopNotice is fired when the connection stops (see
+	// actorhook.StopNotice).
+	StopNotice() *actorhook.StopNotice
 }
 
 func init() {

@@ -5,6 +5,8 @@ import (
 	"errors"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/protows/protows/internal/actorhook"
 )
 
 // Directory is the registry a connection's [Context] reaches for names and
@@ -38,7 +40,7 @@ func (c *Context) dir() (Directory, context.Context, context.CancelFunc, error) 
 	if d == nil {
 		return nil, nil, nil, ErrNoDirectory
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(actorhook.WithStopNotice(context.Background(), c.rt.StopNotice()), timeout)
 	return d, ctx, cancel, nil
 }
 

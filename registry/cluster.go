@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/protows/protows/internal/actorhook"
 	"sync"
 	"time"
 
@@ -253,7 +254,7 @@ func (r *Cluster) Register(ctx context.Context, name string, pid *protoactor.PID
 	if err := r.local(pid); err != nil {
 		return err
 	}
-	return r.write(ctx, &write{op: opRegister, key: name, pid: pid})
+	return r.write(ctx, &write{op: opRegister, key: name, pid: pid, notice: noticeFor(ctx, pid)})
 }
 
 // Unregister releases the name if pid holds it.
@@ -275,7 +276,7 @@ func (r *Cluster) Join(ctx context.Context, group string, pid *protoactor.PID) e
 	if err := r.local(pid); err != nil {
 		return err
 	}
-	return r.write(ctx, &write{op: opJoin, key: group, pid: pid})
+	return r.write(ctx, &write{op: opJoin, key: group, pid: pid, notice: noticeFor(ctx, pid)})
 }
 
 // Leave removes pid from group.
@@ -394,10 +395,11 @@ func (r *Cluster) Members(ctx context.Context, group string) ([]*protoactor.PID,
 // Messages from the Cluster's methods to its registry actor.
 type (
 	write struct {
-		op    op
-		key   string
-		pid   *protoactor.PID
-		reply chan error
+		op     op
+		key    string
+		pid    *protoactor.PID
+		notice *actorhook.StopNotice // pid's own stop notice (see ledger.of), or nil
+		reply  chan error
 	}
 	tick     struct{}
 	topology struct{ t *cluster.ClusterTopology }

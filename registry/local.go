@@ -6,6 +6,7 @@ import (
 	protoactor "github.com/asynkron/protoactor-go/actor"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/actorhook"
 )
 
 // Local is a [Registry] for one actor system. One actor holds the tables;
@@ -69,7 +70,7 @@ func (l *Local) Register(ctx context.Context, name string, pid *protoactor.PID) 
 	if err := validEntry("name", name, pid); err != nil {
 		return err
 	}
-	return l.call(ctx, &request{op: opRegister, name: name, pid: pid}).err
+	return l.call(ctx, &request{op: opRegister, name: name, pid: pid, notice: noticeFor(ctx, pid)}).err
 }
 
 // Unregister releases the name if pid holds it.
@@ -93,7 +94,7 @@ func (l *Local) Join(ctx context.Context, group string, pid *protoactor.PID) err
 	if err := validEntry("group", group, pid); err != nil {
 		return err
 	}
-	return l.call(ctx, &request{op: opJoin, name: group, pid: pid}).err
+	return l.call(ctx, &request{op: opJoin, name: group, pid: pid, notice: noticeFor(ctx, pid)}).err
 }
 
 // Leave removes pid from group.
@@ -131,11 +132,12 @@ const (
 )
 
 type request struct {
-	op    op
-	name  string
-	pid   *protoactor.PID
-	msg   any
-	reply chan response
+	op     op
+	name   string
+	pid    *protoactor.PID
+	msg    any
+	notice *actorhook.StopNotice // pid's own stop notice (see ledger.of), or nil
+	reply  chan response
 }
 
 type response struct {
@@ -164,7 +166,7 @@ func newTables(c Conflict) *tables {
 func (t *tables) handle(ctx protoactor.Context, r *request) response {
 	switch r.op {
 	case opRegister:
-		return response{err: t.register(ctx, r.name, r.pid)}
+		return response{err: t.register(ctx, r.name, r.pid, r.notice)}
 	case opUnregister:
 		if owner, ok := t.names[r.name]; ok {
 			if !owner.Equal(r.pid) {
@@ -186,7 +188,7 @@ func (t *tables) handle(ctx protoactor.Context, r *request) response {
 		ctx.Send(owner, r.msg)
 		return response{}
 	case opJoin:
-		t.join(ctx, r.name, r.pid)
+		t.join(ctx, r.name, r.pid, r.notice)
 		return response{}
 	case opLeave:
 		t.leave(r.name, r.pid)
@@ -211,7 +213,7 @@ func (t *tables) handle(ctx protoactor.Context, r *request) response {
 	return response{}
 }
 
-func (t *tables) register(ctx protoactor.Context, name string, pid *protoactor.PID) error {
+func (t *tables) register(ctx protoactor.Context, name string, pid *protoactor.PID, notice *actorhook.StopNotice) error {
 	if owner, ok := t.names[name]; ok {
 		if owner.Equal(pid) {
 			return nil
@@ -223,7 +225,7 @@ func (t *tables) register(ctx protoactor.Context, name string, pid *protoactor.P
 		ctx.Send(owner, &actor.CloseRequest{Code: t.conflict.code, Reason: t.conflict.reason})
 	}
 	t.names[name] = pid
-	t.held.of(ctx, pid).names.add(name)
+	t.held.of(ctx, pid, notice).names.add(name)
 	return nil
 }
 
@@ -235,7 +237,7 @@ func (t *tables) release(name string) {
 	}
 }
 
-func (t *tables) join(ctx protoactor.Context, name string, pid *protoactor.PID) {
+func (t *tables) join(ctx protoactor.Context, name string, pid *protoactor.PID, notice *actorhook.StopNotice) {
 	g, ok := t.groups[name]
 	if !ok {
 		g = &group{index: map[key]int{}}
@@ -247,7 +249,7 @@ func (t *tables) join(ctx protoactor.Context, name string, pid *protoactor.PID) 
 	}
 	g.index[k] = len(g.members)
 	g.members = append(g.members, pid)
-	t.held.of(ctx, pid).groups.add(name)
+	t.held.of(ctx, pid, notice).groups.add(name)
 }
 
 func (t *tables) leave(name string, pid *protoactor.PID) {

@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/actorhook"
 	"github.com/protows/protows/internal/leaktest"
 	"github.com/protows/protows/registry"
 )
@@ -293,4 +295,49 @@ func TestManyHoldingsReleasedWhenOwnerStops(t *testing.T) {
 		require.Len(t, members, 1, "g%d", i)
 		assert.True(t, members[0].Equal(b.pid), "g%d", i)
 	}
+}
+
+// A protows connection tells the registry it stopped through its stop
+// notice instead of being watched. The entries go when the notice fires;
+// a notice that fired before the registry took the entry (a call the
+// caller gave up on, handled after the actor stopped), or one that is not
+// the actor's own, falls back to watching, so the entries still go when
+// the actor stops.
+func TestStopNoticeReleasesEntries(t *testing.T) {
+	sys := newSystem(t)
+	r := newLocal(t, sys)
+	ctx := context.Background()
+	gone := func(name, group string) func() bool {
+		return func() bool {
+			_, err := r.Lookup(ctx, name)
+			members, merr := r.Members(ctx, group)
+			return errors.Is(err, registry.ErrNotFound) && merr == nil && len(members) == 0
+		}
+	}
+
+	a := newInbox(t, sys)
+	na := actorhook.NewStopNotice(a.pid)
+	actx := actorhook.WithStopNotice(ctx, na)
+	require.NoError(t, r.Register(actx, "a", a.pid))
+	require.NoError(t, r.Join(actx, "ga", a.pid))
+	na.Fire() // the actor stopping
+	require.Eventually(t, gone("a", "ga"), wait, time.Millisecond)
+
+	b := newInbox(t, sys)
+	nb := actorhook.NewStopNotice(b.pid)
+	nb.Fire()
+	require.NoError(t, r.Register(actorhook.WithStopNotice(ctx, nb), "b", b.pid))
+	require.NoError(t, r.Join(actorhook.WithStopNotice(ctx, nb), "gb", b.pid))
+	b.stop(t, sys)
+	require.Eventually(t, gone("b", "gb"), wait, time.Millisecond)
+
+	c, other := newInbox(t, sys), newInbox(t, sys)
+	nOther := actorhook.NewStopNotice(other.pid)
+	require.NoError(t, r.Register(actorhook.WithStopNotice(ctx, nOther), "c", c.pid))
+	require.NoError(t, r.Join(actorhook.WithStopNotice(ctx, nOther), "gc", c.pid))
+	nOther.Fire() // not c's: nothing of c's goes
+	_, err := r.Lookup(ctx, "c")
+	require.NoError(t, err)
+	c.stop(t, sys)
+	require.Eventually(t, gone("c", "gc"), wait, time.Millisecond)
 }

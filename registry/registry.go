@@ -11,6 +11,7 @@ import (
 	protoactor "github.com/asynkron/protoactor-go/actor"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/actorhook"
 )
 
 // Errors, compared with errors.Is.
@@ -245,21 +246,38 @@ func (s *strSet) all() []string {
 	return slices.Clone(s.list)
 }
 
-// ledger records what each actor a registry actor knows holds, and watches
-// each actor once, so that all of it is released when the actor stops.
+// ledger records what each actor a registry actor knows holds, and learns
+// once of each actor when it stops, so that all of it is released then.
 // It belongs to the registry actor.
 type ledger map[key]*holdings
 
-// of returns pid's holdings, watching pid the first time it is seen.
-func (l ledger) of(ctx protoactor.Context, pid *protoactor.PID) *holdings {
+// of returns pid's holdings, and the first time pid is seen arranges to
+// hear of its stop: from the actor's stop notice when the request came
+// with one (a protows connection's, for itself: see actorhook.StopNotice),
+// else by watching it. Either way the registry actor gets a
+// *protoactor.Terminated for pid.
+func (l ledger) of(ctx protoactor.Context, pid *protoactor.PID, notice *actorhook.StopNotice) *holdings {
 	k := keyOf(pid)
 	h, ok := l[k]
 	if !ok {
 		h = &holdings{pid: pid}
 		l[k] = h
-		ctx.Watch(pid)
+		sys, self := ctx.ActorSystem(), ctx.Self()
+		if notice == nil || !notice.Add(self, func() { sys.Root.Send(self, &protoactor.Terminated{Who: pid}) }) {
+			ctx.Watch(pid)
+		}
 	}
 	return h
+}
+
+// noticeFor returns the stop notice ctx carries when it is pid's own (a
+// connection registering itself; see actorhook.StopNotice), or nil.
+func noticeFor(ctx context.Context, pid *protoactor.PID) *actorhook.StopNotice {
+	n := actorhook.StopNoticeOf(ctx)
+	if n == nil || !n.For(pid) {
+		return nil
+	}
+	return n
 }
 
 // notFound is ErrNotFound for name.

@@ -7,6 +7,7 @@ import (
 	protoactor "github.com/asynkron/protoactor-go/actor"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/actorhook"
 	"github.com/protows/protows/registry/registrypb"
 )
 
@@ -179,12 +180,12 @@ func (n *replica) write(ctx protoactor.Context, w *write) error {
 	}
 	switch w.op {
 	case opRegister:
-		ops, err = n.register(ctx, w.key, w.pid)
+		ops, err = n.register(ctx, w.key, w.pid, w.notice)
 	case opUnregister:
 		ops, err = n.unregister(w.key, w.pid)
 	case opJoin:
 		if n.dir.join(w.key, w.pid) {
-			n.held.of(ctx, w.pid).groups.add(w.key)
+			n.held.of(ctx, w.pid, w.notice).groups.add(w.key)
 			ops = append(ops, groupOp(false, w.key, w.pid))
 		}
 	case opLeave:
@@ -199,7 +200,7 @@ func (n *replica) write(ctx protoactor.Context, w *write) error {
 	return err
 }
 
-func (n *replica) register(ctx protoactor.Context, name string, pid *protoactor.PID) ([]*registrypb.Op, error) {
+func (n *replica) register(ctx protoactor.Context, name string, pid *protoactor.PID, notice *actorhook.StopNotice) ([]*registrypb.Op, error) {
 	w, ok := n.dir.winner(name)
 	if ok && w.pid.Equal(pid) {
 		return nil, nil
@@ -215,7 +216,7 @@ func (n *replica) register(ctx protoactor.Context, name string, pid *protoactor.
 	}
 	c := claim{pid: pid, clock: n.now()}
 	n.dir.addClaim(name, c)
-	n.held.of(ctx, pid).names.add(name)
+	n.held.of(ctx, pid, notice).names.add(name)
 	ops := []*registrypb.Op{nameOp(false, name, pid, c.clock)}
 	return append(ops, n.settle(ctx, name)...), nil
 }

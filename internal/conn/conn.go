@@ -110,10 +110,11 @@ type conn struct {
 	cancelDial  context.CancelFunc
 	lastDrop    *supervision.Disconnect // the failure escalated for the last socket
 	redialTimer *time.Timer
-	dialMu      sync.Mutex    // guards dialStop and dialOut, shared with the dial goroutine
-	dialStop    bool          // the actor has stopped: a late dial closes its socket
-	dialOut     *dialResult   // a result posted but not yet taken
-	held        []actor.Frame // pushed while a client was disconnected
+	dialMu      sync.Mutex            // guards dialStop and dialOut, shared with the dial goroutine
+	dialStop    bool                  // the actor has stopped: a late dial closes its socket
+	dialOut     *dialResult           // a result posted but not yet taken
+	held        []actor.Frame         // pushed while a client was disconnected
+	stopNotice  *actorhook.StopNotice // made at the first registry call
 	timers      map[uint64]*time.Timer
 	timerSeq    uint64
 }
@@ -355,7 +356,9 @@ func (a *conn) startReader() {
 		err := t.ReadLoop(func(f actor.Frame) {
 			rd.ahead = t.MoreBuffered()
 			direct.f = f
-			if a.mb.runDirect(direct, rd) {
+			ran := a.mb.runDirect(direct, rd)
+			direct.f = actor.Frame{} // an idle reader keeps no message
+			if ran {
 				return
 			}
 			select {
@@ -365,7 +368,6 @@ func (a *conn) startReader() {
 				rd.drain()
 			}
 		}, rd.beforeClose)
-		direct.f = actor.Frame{}
 		rd.ahead = false // nobody reads on: what is queued must go out
 		select {
 		case <-a.done:

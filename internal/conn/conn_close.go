@@ -189,6 +189,9 @@ func (a *conn) onStopped() {
 		close(a.link.done)
 	}
 	close(a.done)
+	if a.stopNotice != nil {
+		a.stopNotice.Fire()
+	}
 	a.stopTimers()
 	for id, t := range a.timers {
 		t.Stop()

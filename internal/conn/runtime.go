@@ -8,6 +8,7 @@ import (
 	protoactor "github.com/asynkron/protoactor-go/actor"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/actorhook"
 )
 
 // The methods below are what an *actor.Context calls (its runtime
@@ -90,3 +91,13 @@ func (a *conn) Subprotocol() string {
 
 // Directory is the registry connections use, and the bound on each call.
 func (a *conn) Directory() (actor.Directory, time.Duration) { return a.cfg.dir, a.cfg.dirTimeout }
+
+// StopNotice is fired when the actor stops: the registries holding its
+// names and memberships release them then, without watching it. It is
+// made at the first registry call (on the actor's turn, as Fire is).
+func (a *conn) StopNotice() *actorhook.StopNotice {
+	if a.stopNotice == nil {
+		a.stopNotice = actorhook.NewStopNotice(a.self)
+	}
+	return a.stopNotice
+}
