@@ -41,6 +41,7 @@ type transport struct {
 	sock         *scanConn            // the socket gorilla writes to, when it is ours: it coalesces writes
 	consumed     uint64               // messages and control frames handed to deliver; reader goroutine only
 	drain        func()               // writes what the actor has queued (see conn.Transport.ReadLoop)
+	drained      bool                 // drainBeforeRefused has run
 }
 
 // MoreBuffered reports whether a whole message or control frame has been
@@ -97,25 +98,20 @@ func (t *transport) ReadLoop(deliver func(actor.Frame), drain func()) error {
 		_ = t.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(t.writeTimeout))
 		t.consumed++
 		deliver(actor.Frame{Type: actor.PingMessage, Data: []byte(data)})
+		t.drainBeforeRefused() // gorilla reads on inside NextReader
 		return nil
 	})
 	t.c.SetPongHandler(func(data string) error {
 		t.consumed++
 		deliver(actor.Frame{Type: actor.PongMessage, Data: []byte(data)})
+		t.drainBeforeRefused()
 		return nil
 	})
 	// The actor answers the peer's close itself, after the frames it has
 	// queued; gorilla's default handler would answer at once.
 	t.c.SetCloseHandler(func(int, string) error { return nil })
-	drained := false
 	for {
-		if !drained && t.scan != nil && t.scan.bad && t.consumed >= t.scan.fins && t.drain != nil {
-			// Every frame before one gorilla refuses by its header has been
-			// delivered; gorilla answers that one with a close frame as soon
-			// as it reads it. What the actor queued goes out first.
-			drained = true
-			t.drain()
-		}
+		t.drainBeforeRefused()
 		mt, r, err := t.c.NextReader()
 		if err != nil {
 			return t.readError(err)
@@ -137,6 +133,18 @@ func (t *transport) ReadLoop(deliver func(actor.Frame), drain func()) error {
 		default:
 			return t.readError(err)
 		}
+	}
+}
+
+// drainBeforeRefused has the actor write what it queued once every frame
+// before one gorilla refuses by its header has been delivered: gorilla
+// answers that frame with its close as soon as it reads it, from
+// NextReader (after a ping or pong it delivers from there too). Once per
+// connection.
+func (t *transport) drainBeforeRefused() {
+	if !t.drained && t.scan != nil && t.scan.bad && t.consumed >= t.scan.fins && t.drain != nil {
+		t.drained = true
+		t.drain()
 	}
 }
 

@@ -168,11 +168,13 @@ func (a *conn) Receive(pc protoactor.Context) {
 	a.pc = pc
 	switch m := pc.Message().(type) {
 	case *inFrame:
-		if m.queued {
-			<-a.inflight
-		}
 		if m.gen == a.gen {
 			a.onFrame(m.f)
+		}
+		if m.queued {
+			// Its place in the window is given back once it is handled:
+			// the reader then knows what it queued is done (beforeClose).
+			<-a.inflight
 		}
 	case *readerExit:
 		if m.gen == a.gen {
