@@ -265,21 +265,7 @@ func TestDrainWaitsForAWriterBeforeTheTransportCloses(t *testing.T) {
 func TestRepliesToQueuedFramesBeforeTheTransportCloses(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	var releaseOnce sync.Once
-	h := &script{
-		init: func(c *actor.Context) error {
-			c.SendAfter(time.Millisecond, "busy") // handled on a goroutine of its own
-			return nil
-		},
-		info: func(c *actor.Context, msg any) error {
-			close(entered)
-			select {
-			case <-release:
-				return nil
-			case <-time.After(10 * time.Second):
-				return fmt.Errorf("never released")
-			}
-		},
-	}
+	h := busyScript(entered, release)
 	tr := newStepTransport()
 	_, sup := quietSystem(t)
 	cfg, err := conn.NewConfig()
@@ -302,4 +288,26 @@ func TestRepliesToQueuedFramesBeforeTheTransportCloses(t *testing.T) {
 	releaseOnce.Do(func() { close(release) })
 	tr.expectWrite(t, "text a")
 	tr.expectWrite(t, "own close")
+}
+
+// busyScript is a handler that, once started, sends itself a message
+// (handled on a goroutine of its own) and stays in that turn, having
+// closed entered, until release is closed: the actor is busy elsewhere
+// than on its reader.
+func busyScript(entered, release chan struct{}) *script {
+	return &script{
+		init: func(c *actor.Context) error {
+			c.SendAfter(time.Millisecond, "busy")
+			return nil
+		},
+		info: func(c *actor.Context, msg any) error {
+			close(entered)
+			select {
+			case <-release:
+				return nil
+			case <-time.After(10 * time.Second):
+				return fmt.Errorf("never released")
+			}
+		},
+	}
 }

@@ -36,29 +36,15 @@ func TestReplyToFrameBeingHandledBeforeTheTransportCloses(t *testing.T) {
 	busy, releaseBusy := make(chan struct{}), make(chan struct{})
 	handling, releaseHandler := make(chan struct{}), make(chan struct{})
 	var busyOnce, handlerOnce sync.Once
-	h := &script{
-		init: func(c *actor.Context) error {
-			c.SendAfter(time.Millisecond, "busy") // handled on a goroutine of its own
-			return nil
-		},
-		info: func(c *actor.Context, msg any) error {
-			close(busy)
-			select {
-			case <-releaseBusy:
-				return nil
-			case <-time.After(10 * time.Second):
-				return fmt.Errorf("never released")
-			}
-		},
-		in: func(c *actor.Context, f actor.Frame) error {
-			close(handling)
-			select {
-			case <-releaseHandler:
-			case <-time.After(10 * time.Second):
-				return fmt.Errorf("never released")
-			}
-			return c.Push(f)
-		},
+	h := busyScript(busy, releaseBusy)
+	h.in = func(c *actor.Context, f actor.Frame) error {
+		close(handling)
+		select {
+		case <-releaseHandler:
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("never released")
+		}
+		return c.Push(f)
 	}
 	tr := &deliveryTransport{stepTransport: newStepTransport(), delivered: make(chan string, 16)}
 	_, sup := quietSystem(t)
