@@ -167,6 +167,19 @@ func (a *conn) flush(rd *reader) {
 	}
 	if it, t, gen, ok := a.out.take(); ok {
 		a.writeQueued(limit, it, t, gen)
+		return
+	}
+	if rd != nil && rd.ahead && !a.backlog.roomToDefer() {
+		// Another goroutine is writing (a writer handed the queue, the
+		// deferral timer) while the reader answers a pipelined run faster
+		// than it: the reader waits for it (up to the close timeout), then
+		// writes what is left itself, rather than read on and fill the
+		// backlog, which would close a peer that reads at full speed.
+		if a.out.awaitIdle(a.cfg.closeTimeout) {
+			if it, t, gen, ok := a.out.take(); ok {
+				a.writeQueued(limit, it, t, gen)
+			}
+		}
 	}
 }
 
