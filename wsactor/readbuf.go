@@ -14,7 +14,7 @@ import (
 // buffer holds.
 //
 // On a TCP or Unix socket (Unix systems) the reader goroutine waits for
-// the socket to become readable with no buffer at all (see waitRead); on
+// the socket to become readable with no buffer at all (see readSocket); on
 // other connections it holds one while it waits. A TLS connection is read
 // as it is, through gorilla's smallest buffer: crypto/tls keeps its own.
 
@@ -80,6 +80,16 @@ func (c *scanConn) take(p []byte) []byte {
 		c.rbuf = c.rpool.pool.Get().(*[]byte)
 	}
 	return *c.rbuf
+}
+
+// readConn reads once from the connection itself, into p or a pooled
+// buffer (see take), holding the buffer while it waits.
+func (c *scanConn) readConn(p []byte) (int, error) {
+	n, err := c.Conn.Read(c.take(p))
+	if n <= 0 {
+		c.giveBack(p)
+	}
+	return n, err
 }
 
 // giveBack undoes take after a read that got nothing.

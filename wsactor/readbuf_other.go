@@ -12,11 +12,4 @@ func rawReader(net.Conn) syscall.RawConn { return nil }
 
 // readSocket reads once, into p or, when p is nil, into a pooled buffer
 // kept in rbuf (see take).
-func (c *scanConn) readSocket(p []byte) (int, error) {
-	buf := c.take(p)
-	n, err := c.Conn.Read(buf)
-	if n <= 0 {
-		c.giveBack(p)
-	}
-	return n, err
-}
+func (c *scanConn) readSocket(p []byte) (int, error) { return c.readConn(p) }

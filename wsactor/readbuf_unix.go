@@ -9,7 +9,7 @@ import (
 	"syscall"
 )
 
-// rawReader returns the socket under nc for waitRead, or nil when nc is
+// rawReader returns the socket under nc for readSocket, or nil when nc is
 // not a TCP or Unix socket.
 func rawReader(nc net.Conn) syscall.RawConn {
 	switch c := nc.(type) {
@@ -31,12 +31,7 @@ func rawReader(nc net.Conn) syscall.RawConn {
 // nothing.
 func (c *scanConn) readSocket(p []byte) (int, error) {
 	if c.raw == nil {
-		buf := c.take(p)
-		n, err := c.Conn.Read(buf)
-		if n <= 0 {
-			c.giveBack(p)
-		}
-		return n, err
+		return c.readConn(p)
 	}
 	if c.rawRead == nil {
 		c.rawRead = c.readFD
@@ -47,17 +42,16 @@ func (c *scanConn) readSocket(p []byte) (int, error) {
 	n, rerr := c.rn, c.rerr
 	c.rn, c.rerr = 0, nil
 	switch {
-	case err != nil:
-		c.giveBack(p)
-		return 0, err // a deadline passed, or the socket was closed
+	case err != nil: // a deadline passed, or the socket was closed
 	case rerr != nil:
-		c.giveBack(p)
-		return 0, &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
+		err = &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
 	case n == 0:
-		c.giveBack(p)
-		return 0, io.EOF
+		err = io.EOF
+	default:
+		return n, nil
 	}
-	return n, nil
+	c.giveBack(p)
+	return 0, err
 }
 
 // readFD is readSocket's callback: it reads from fd once the socket may be
