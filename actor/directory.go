@@ -21,6 +21,10 @@ type Directory interface {
 	PublishFrom(ctx context.Context, group string, from *protoactor.PID, msg any) error
 	Lookup(ctx context.Context, name string) (*protoactor.PID, error)
 	Members(ctx context.Context, group string) ([]*protoactor.PID, error)
+	Track(ctx context.Context, group, key string, pid *protoactor.PID, meta []byte) error
+	Presence(ctx context.Context, group string) (map[string][]Presence, error)
+	SubscribePresence(ctx context.Context, group string, pid *protoactor.PID) error
+	UnsubscribePresence(ctx context.Context, group string, pid *protoactor.PID) error
 }
 
 // ErrNoDirectory is returned by the Context's registry methods when the
@@ -141,4 +145,55 @@ func (c *Context) SendTo(name string, msg any) error {
 	}
 	defer cancel()
 	return d.SendTo(ctx, name, msg)
+}
+
+// Track joins group as Join does, and makes this connection part of the
+// group's presence under key (a user name, say) with meta, a small value
+// such as JSON or protobuf bytes. Tracking again changes the key or meta;
+// Leave, or the end of the connection, removes it. See
+// [Context.SubscribePresence].
+func (c *Context) Track(group, key string, meta []byte) error {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return d.Track(ctx, group, key, c.rt.Self(), meta)
+}
+
+// Presence returns the presence of group, key -> entries, from this node's
+// copy of the registry: every node's tracked members, without a request
+// over the network.
+func (c *Context) Presence(group string) (map[string][]Presence, error) {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	return d.Presence(ctx, group)
+}
+
+// SubscribePresence has group's presence sent to this connection's
+// HandleInfo: first a *[PresenceState] with everything tracked now, then a
+// *[PresenceDiff] for each batch of changes on any node, with no gap and
+// no duplicate between them. The subscription ends with the connection,
+// or with UnsubscribePresence.
+func (c *Context) SubscribePresence(group string) error {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return d.SubscribePresence(ctx, group, c.rt.Self())
+}
+
+// UnsubscribePresence ends this connection's subscription to group's
+// presence; diffs batched before it may still arrive.
+func (c *Context) UnsubscribePresence(group string) error {
+	d, ctx, cancel, err := c.dir()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return d.UnsubscribePresence(ctx, group, c.rt.Self())
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/protows/protows/internal/actorhook"
 	"sync"
 	"time"
 
@@ -12,6 +11,8 @@ import (
 	"github.com/asynkron/protoactor-go/cluster"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/actorhook"
 	"github.com/protows/protows/registry/registrypb"
 )
 
@@ -392,14 +393,60 @@ func (r *Cluster) Members(ctx context.Context, group string) ([]*protoactor.PID,
 	return r.dir.members(group), nil
 }
 
+// Track adds pid, an actor of this member, to group and to its presence
+// under key with meta (see [Registry]). Every member has it within one
+// message between members, and drops it when pid stops, leaves the group,
+// or this member leaves the cluster.
+func (r *Cluster) Track(ctx context.Context, group, key string, pid *protoactor.PID, meta []byte) error {
+	if err := validTrack(group, key, pid, meta); err != nil {
+		return err
+	}
+	if err := r.local(pid); err != nil {
+		return err
+	}
+	return r.write(ctx, &write{op: opTrack, key: group, pid: pid, notice: noticeFor(ctx, pid), tracked: newTracked(key, pid, meta)})
+}
+
+// Presence returns group's presence on every member, from this member's
+// copy.
+func (r *Cluster) Presence(ctx context.Context, group string) (map[string][]actor.Presence, error) {
+	return r.dir.presence(group), nil
+}
+
+// SubscribePresence sends pid, an actor of this member, group's presence
+// on every member, then its diffs (see [Registry]). An entry of a member
+// that leaves the cluster is sent as a leave when this member drops it
+// (see Failures above).
+func (r *Cluster) SubscribePresence(ctx context.Context, group string, pid *protoactor.PID) error {
+	if err := validEntry("group", group, pid); err != nil {
+		return err
+	}
+	if err := r.local(pid); err != nil {
+		return err
+	}
+	return r.write(ctx, &write{op: opSubscribe, key: group, pid: pid, notice: noticeFor(ctx, pid)})
+}
+
+// UnsubscribePresence ends pid's subscription to group's presence.
+func (r *Cluster) UnsubscribePresence(ctx context.Context, group string, pid *protoactor.PID) error {
+	if err := validEntry("group", group, pid); err != nil {
+		return err
+	}
+	if err := r.local(pid); err != nil {
+		return err
+	}
+	return r.write(ctx, &write{op: opUnsubscribe, key: group, pid: pid})
+}
+
 // Messages from the Cluster's methods to its registry actor.
 type (
 	write struct {
-		op     op
-		key    string
-		pid    *protoactor.PID
-		notice *actorhook.StopNotice // pid's own stop notice (see ledger.of), or nil
-		reply  chan error
+		op      op
+		key     string
+		pid     *protoactor.PID
+		notice  *actorhook.StopNotice // pid's own stop notice (see ledger.of), or nil
+		tracked *tracked              // opTrack's presence
+		reply   chan error
 	}
 	tick     struct{}
 	topology struct{ t *cluster.ClusterTopology }

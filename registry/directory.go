@@ -5,6 +5,7 @@ import (
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 
+	"github.com/protows/protows/actor"
 	"github.com/protows/protows/registry/registrypb"
 )
 
@@ -16,6 +17,10 @@ type directory struct {
 	replace bool
 	names   map[string][]claim
 	groups  map[string]map[string]map[string]*protoactor.PID // group -> address -> id
+	pres    presences                                        // tracked memberships
+	// changed hears of every change to pres, under the write lock (the
+	// replica's presence hub); nil: nobody listens.
+	changed func(group string, k key, before, after *tracked)
 }
 
 // claim is one member's claim of a name for one of its actors.
@@ -25,7 +30,7 @@ type claim struct {
 }
 
 func newDirectory(replace bool) *directory {
-	return &directory{replace: replace, names: map[string][]claim{}, groups: map[string]map[string]map[string]*protoactor.PID{}}
+	return &directory{replace: replace, names: map[string][]claim{}, groups: map[string]map[string]map[string]*protoactor.PID{}, pres: presences{}}
 }
 
 // before reports whether a is a claim made before b; distinct claims are
@@ -144,6 +149,43 @@ func (d *directory) joinLocked(group string, pid *protoactor.PID) bool {
 	return true
 }
 
+// setPresence records pid's presence in group, t (nil: none); the caller
+// holds the write lock. It reports whether it changed.
+func (d *directory) setPresenceLocked(group string, pid *protoactor.PID, t *tracked) bool {
+	k := keyOf(pid)
+	before := d.pres.set(group, k, t)
+	if same(before, t) {
+		return false
+	}
+	if d.changed != nil {
+		d.changed(group, k, before, t)
+	}
+	return true
+}
+
+// track makes pid a member of group with presence t (nil: a plain
+// member, as Join makes it); it reports whether anything changed.
+func (d *directory) track(group string, pid *protoactor.PID, t *tracked) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	joined := d.joinLocked(group, pid)
+	return d.setPresenceLocked(group, pid, t) || joined
+}
+
+// tracked returns pid's presence in group, or nil.
+func (d *directory) trackedOf(group string, pid *protoactor.PID) *tracked {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.pres[group][keyOf(pid)]
+}
+
+// presence lists group's presence.
+func (d *directory) presence(group string) map[string][]actor.Presence {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.pres.list(group)
+}
+
 // leave removes pid from group; it reports whether pid was a member.
 func (d *directory) leave(group string, pid *protoactor.PID) bool {
 	d.mu.Lock()
@@ -154,6 +196,7 @@ func (d *directory) leave(group string, pid *protoactor.PID) bool {
 		return false
 	}
 	delete(at, pid.Id)
+	d.setPresenceLocked(group, pid, nil)
 	if len(at) == 0 {
 		delete(g, pid.Address)
 		if len(g) == 0 {
@@ -186,7 +229,12 @@ func (d *directory) dropAddressLocked(address string) {
 		}
 	}
 	for name, g := range d.groups {
-		if _, ok := g[address]; ok {
+		if at, ok := g[address]; ok {
+			if d.pres[name] != nil {
+				for _, pid := range at {
+					d.setPresenceLocked(name, pid, nil)
+				}
+			}
 			delete(g, address)
 			if len(g) == 0 {
 				delete(d.groups, name)
@@ -208,6 +256,7 @@ func (d *directory) replaceAddress(address string, entries []*registrypb.Entry) 
 		pid := protoactor.NewPID(address, e.GetId())
 		if e.GetGroup() {
 			d.joinLocked(e.GetKey(), pid)
+			d.setPresenceLocked(e.GetKey(), pid, trackedFrom(e, pid))
 		} else {
 			d.addClaimLocked(e.GetKey(), claim{pid: pid, clock: e.GetClock()})
 		}
@@ -242,4 +291,13 @@ func (d *directory) members(group string) []*protoactor.PID {
 		}
 	}
 	return out
+}
+
+// trackedFrom returns the presence a group entry from another member
+// carries, or nil: none, or one that is not valid.
+func trackedFrom(e *registrypb.Entry, pid *protoactor.PID) *tracked {
+	if e.GetPresenceKey() == "" || validTrack(e.GetKey(), e.GetPresenceKey(), pid, e.GetMeta()) != nil {
+		return nil
+	}
+	return &tracked{key: e.GetPresenceKey(), p: actor.Presence{PID: pid, Meta: e.GetMeta()}}
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"sync"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
 
@@ -16,6 +17,25 @@ type Local struct {
 	sys  *protoactor.ActorSystem
 	pid  *protoactor.PID
 	done chan struct{}
+	pres *presenceTable
+}
+
+// presenceTable is presence its registry actor writes and anyone reads.
+type presenceTable struct {
+	mu sync.RWMutex
+	ps presences
+}
+
+func (t *presenceTable) set(group string, k key, v *tracked) *tracked {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ps.set(group, k, v)
+}
+
+func (t *presenceTable) list(group string) map[string][]actor.Presence {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.ps.list(group)
 }
 
 var _ Registry = (*Local)(nil)
@@ -26,17 +46,26 @@ func NewLocal(sys *protoactor.ActorSystem, opts ...Option) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Local{sys: sys, done: make(chan struct{})}
+	l := &Local{sys: sys, done: make(chan struct{}), pres: &presenceTable{ps: presences{}}}
 	t := newTables(cfg.conflict)
+	t.pres = l.pres
+	t.hub = newPresenceHub(cfg.presence, l.pres.list)
 	l.pid = sys.Root.SpawnPrefix(protoactor.PropsFromFunc(func(ctx protoactor.Context) {
 		switch m := ctx.Message().(type) {
+		case *protoactor.Stopping:
+			t.hub.stop()
+			return
 		case *protoactor.Stopped:
 			close(l.done)
+			return
 		case *protoactor.Terminated:
 			t.forget(m.Who)
 		case *request:
 			m.reply <- t.handle(ctx, m)
+		case presenceTick:
+			t.hub.tick(ctx)
 		}
+		t.hub.due(ctx)
 	}), "protows-registry")
 	return l, nil
 }
@@ -118,6 +147,43 @@ func (l *Local) Members(ctx context.Context, group string) ([]*protoactor.PID, e
 	return res.pids, res.err
 }
 
+// Track adds pid to group and to its presence under key with meta (see
+// [Registry]).
+func (l *Local) Track(ctx context.Context, group, key string, pid *protoactor.PID, meta []byte) error {
+	if err := validTrack(group, key, pid, meta); err != nil {
+		return err
+	}
+	return l.call(ctx, &request{op: opTrack, name: group, pid: pid, notice: noticeFor(ctx, pid), tracked: newTracked(key, pid, meta)}).err
+}
+
+// Presence returns group's presence, read without a message to the
+// registry actor.
+func (l *Local) Presence(ctx context.Context, group string) (map[string][]actor.Presence, error) {
+	select {
+	case <-l.done:
+		return nil, ErrStopped
+	default:
+	}
+	return l.pres.list(group), nil
+}
+
+// SubscribePresence sends pid group's presence and then its diffs (see
+// [Registry]).
+func (l *Local) SubscribePresence(ctx context.Context, group string, pid *protoactor.PID) error {
+	if err := validEntry("group", group, pid); err != nil {
+		return err
+	}
+	return l.call(ctx, &request{op: opSubscribe, name: group, pid: pid, notice: noticeFor(ctx, pid)}).err
+}
+
+// UnsubscribePresence ends pid's subscription to group's presence.
+func (l *Local) UnsubscribePresence(ctx context.Context, group string, pid *protoactor.PID) error {
+	if err := validEntry("group", group, pid); err != nil {
+		return err
+	}
+	return l.call(ctx, &request{op: opUnsubscribe, name: group, pid: pid}).err
+}
+
 type op uint8
 
 const (
@@ -129,15 +195,19 @@ const (
 	opLeave
 	opPublish
 	opMembers
+	opTrack
+	opSubscribe
+	opUnsubscribe
 )
 
 type request struct {
-	op     op
-	name   string
-	pid    *protoactor.PID
-	msg    any
-	notice *actorhook.StopNotice // pid's own stop notice (see ledger.of), or nil
-	reply  chan response
+	op      op
+	name    string
+	pid     *protoactor.PID
+	msg     any
+	notice  *actorhook.StopNotice // pid's own stop notice (see ledger.of), or nil
+	tracked *tracked              // opTrack's entry
+	reply   chan response
 }
 
 type response struct {
@@ -152,6 +222,8 @@ type tables struct {
 	names    map[string]*protoactor.PID
 	groups   map[string]*group
 	held     ledger
+	pres     *presenceTable
+	hub      *presenceHub
 }
 
 type group struct {
@@ -209,6 +281,17 @@ func (t *tables) handle(ctx protoactor.Context, r *request) response {
 			pids = append(pids, g.members...)
 		}
 		return response{pids: pids}
+	case opTrack:
+		t.join(ctx, r.name, r.pid, r.notice)
+		t.setPresence(r.name, r.pid, r.tracked)
+	case opSubscribe:
+		t.held.of(ctx, r.pid, r.notice).subs.add(r.name)
+		t.hub.subscribe(ctx, r.name, r.pid)
+	case opUnsubscribe:
+		if h, ok := t.held[keyOf(r.pid)]; ok {
+			h.subs.remove(r.name)
+		}
+		t.hub.unsubscribe(r.name, r.pid)
 	}
 	return response{}
 }
@@ -274,6 +357,14 @@ func (t *tables) leave(name string, pid *protoactor.PID) {
 	if h, ok := t.held[k]; ok {
 		h.groups.remove(name)
 	}
+	t.setPresence(name, pid, nil)
+}
+
+// setPresence records pid's presence in group (nil: none) and tells the
+// subscribers.
+func (t *tables) setPresence(group string, pid *protoactor.PID, v *tracked) {
+	before := t.pres.set(group, keyOf(pid), v)
+	t.hub.changed(group, keyOf(pid), before, v)
 }
 
 // forget releases everything a stopped actor held.
@@ -290,6 +381,9 @@ func (t *tables) forget(pid *protoactor.PID) {
 	}
 	for _, g := range h.groups.all() {
 		t.leave(g, pid)
+	}
+	for _, g := range h.subs.all() {
+		t.hub.unsubscribe(g, pid)
 	}
 	delete(t.held, k)
 }

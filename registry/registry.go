@@ -45,6 +45,8 @@ var (
 	// a member that has not acknowledged the earlier ones (it hangs, or
 	// its link is down); the message was not sent. See [Cluster].
 	ErrBacklog = errors.New("protows: too many messages wait for a member")
+	// ErrMetaTooLarge: a presence meta is longer than [MaxMetaSize].
+	ErrMetaTooLarge = errors.New("protows: presence meta too large")
 )
 
 // MaxNameLen is the longest name or group, in bytes.
@@ -89,6 +91,32 @@ type Registry interface {
 	PublishFrom(ctx context.Context, group string, from *protoactor.PID, msg any) error
 	// Members returns the members of group.
 	Members(ctx context.Context, group string) ([]*protoactor.PID, error)
+
+	// Track adds pid to group as Join does, and to the group's presence
+	// under key (a user name, for example) with meta, a small value (JSON
+	// or protobuf bytes, at most [MaxMetaSize]) copied to every member of
+	// a cluster. One key may hold several actors, each with its meta.
+	// Tracking an actor again changes its key or meta (subscribers see
+	// its old entry leave and the new one join); Leave, or the actor's
+	// stop, removes it. Members joined with Join are in the group but not
+	// in its presence.
+	Track(ctx context.Context, group, key string, pid *protoactor.PID, meta []byte) error
+	// Presence returns group's presence: key -> entries, each key's in PID
+	// order, in a map of the caller's own. It reads the local copy.
+	Presence(ctx context.Context, group string) (map[string][]actor.Presence, error)
+	// SubscribePresence has group's presence sent to pid: first an
+	// *actor.PresenceState with every entry now tracked, then an
+	// *actor.PresenceDiff for each batch of changes, on any member, that
+	// follows (at most one every presence interval, see
+	// [WithPresenceInterval]), with no gap and no duplicate. Each member's
+	// changes are applied in the order they were made; an entry changed
+	// more than once within a batch shows its net change. Subscribing
+	// again does nothing; the subscription ends when pid stops or
+	// unsubscribes.
+	SubscribePresence(ctx context.Context, group string, pid *protoactor.PID) error
+	// UnsubscribePresence ends pid's subscription to group's presence.
+	// Diffs sent before it returns may still wait in pid's mailbox.
+	UnsubscribePresence(ctx context.Context, group string, pid *protoactor.PID) error
 }
 
 // Conflict is what a registry does when a name is registered that a live
@@ -138,6 +166,7 @@ type Option func(*config)
 type config struct {
 	conflict Conflict
 	digest   time.Duration
+	presence time.Duration
 }
 
 // WithConflict sets the conflict policy for names (default Reject).
@@ -150,13 +179,25 @@ func WithConflict(c Conflict) Option { return func(cfg *config) { cfg.conflict =
 // unnoticed. The local registry ignores it.
 func WithSyncInterval(d time.Duration) Option { return func(cfg *config) { cfg.digest = d } }
 
+// WithPresenceInterval sets how often, at most, a presence subscriber
+// receives a diff (default [DefaultPresenceInterval], 50 ms). A change
+// made after a quiet interval is sent at once; changes that follow it
+// within the interval are batched into the next diff. Shorter intervals
+// deliver sooner and send more messages.
+func WithPresenceInterval(d time.Duration) Option {
+	return func(cfg *config) { cfg.presence = d }
+}
+
 func newConfig(opts []Option) (*config, error) {
-	cfg := &config{conflict: Reject, digest: time.Second}
+	cfg := &config{conflict: Reject, digest: time.Second, presence: DefaultPresenceInterval}
 	for _, o := range opts {
 		o(cfg)
 	}
 	if cfg.digest <= 0 {
 		return nil, fmt.Errorf("protows: sync interval %v is not positive", cfg.digest)
+	}
+	if cfg.presence <= 0 {
+		return nil, fmt.Errorf("protows: presence interval %v is not positive", cfg.presence)
 	}
 	if !cfg.conflict.replace && cfg.conflict.code == 0 {
 		cfg.conflict = Reject
@@ -195,6 +236,7 @@ type holdings struct {
 	pid    *protoactor.PID
 	names  strSet
 	groups strSet
+	subs   strSet // groups whose presence it subscribes to
 }
 
 // strSet is a set of strings that costs a slice while it is small (an

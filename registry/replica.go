@@ -31,15 +31,19 @@ type replica struct {
 	probed   map[string]time.Time // members not heard from: when last probed
 	sub      *eventstreamSub
 	timer    *time.Timer
+	hub      *presenceHub
 	stopped  bool
 	log      *slog.Logger
 }
 
 func newReplica(r *Cluster) *replica {
-	return &replica{
+	n := &replica{
 		r: r, dir: r.dir, held: ledger{}, peers: map[string]*peer{}, flows: map[string]*flow{}, members: map[string]string{},
 		gone: map[string]time.Time{}, told: map[string]time.Time{}, waiting: map[string]bool{}, absent: map[string]*absence{}, probed: map[string]time.Time{}, log: r.sys.Logger(),
+		hub: newPresenceHub(r.cfg.presence, r.dir.presence),
 	}
+	r.dir.changed = n.hub.changed
+	return n
 }
 
 func (n *replica) Receive(ctx protoactor.Context) {
@@ -51,8 +55,13 @@ func (n *replica) Receive(ctx protoactor.Context) {
 		n.releaseAll(ctx)
 		n.sub.stop()
 		n.timer.Stop()
+		n.hub.stop()
+		return
 	case *protoactor.Stopped:
 		close(n.r.done)
+		return
+	case presenceTick:
+		n.hub.tick(ctx)
 	case *write:
 		m.reply <- n.write(ctx, m)
 	case *protoactor.Terminated:
@@ -86,6 +95,9 @@ func (n *replica) Receive(ctx protoactor.Context) {
 		n.onGone(m)
 	case absentAt:
 		n.markAbsent(m.address, m.member)
+	}
+	if !n.stopped {
+		n.hub.due(ctx)
 	}
 }
 
@@ -169,13 +181,22 @@ func nameOp(remove bool, name string, pid *protoactor.PID, clock uint64) *regist
 }
 
 func groupOp(remove bool, group string, pid *protoactor.PID) *registrypb.Op {
-	return &registrypb.Op{Remove: remove, Entry: &registrypb.Entry{Group: true, Key: group, Id: pid.Id}}
+	return &registrypb.Op{Remove: remove, Entry: groupEntry(group, pid, nil)}
+}
+
+// groupEntry is pid's membership of group, with presence t (or none).
+func groupEntry(group string, pid *protoactor.PID, t *tracked) *registrypb.Entry {
+	e := &registrypb.Entry{Group: true, Key: group, Id: pid.Id}
+	if t != nil {
+		e.PresenceKey, e.Meta = t.key, t.p.Meta
+	}
+	return e
 }
 
 func (n *replica) write(ctx protoactor.Context, w *write) error {
 	var ops []*registrypb.Op
 	var err error
-	if n.expelled && (w.op == opRegister || w.op == opJoin) {
+	if n.expelled && (w.op == opRegister || w.op == opJoin || w.op == opTrack) {
 		return ErrExpelled
 	}
 	switch w.op {
@@ -195,6 +216,19 @@ func (n *replica) write(ctx protoactor.Context, w *write) error {
 		if h, ok := n.held[keyOf(w.pid)]; ok {
 			h.groups.remove(w.key)
 		}
+	case opTrack:
+		if n.dir.track(w.key, w.pid, w.tracked) {
+			ops = append(ops, &registrypb.Op{Entry: groupEntry(w.key, w.pid, w.tracked)})
+		}
+		n.held.of(ctx, w.pid, w.notice).groups.add(w.key)
+	case opSubscribe:
+		n.held.of(ctx, w.pid, w.notice).subs.add(w.key)
+		n.hub.subscribe(ctx, w.key, w.pid)
+	case opUnsubscribe:
+		if h, ok := n.held[keyOf(w.pid)]; ok {
+			h.subs.remove(w.key)
+		}
+		n.hub.unsubscribe(w.key, w.pid)
 	}
 	n.broadcast(ctx, ops)
 	return err
@@ -303,6 +337,9 @@ func (n *replica) release(pid *protoactor.PID) []*registrypb.Op {
 		if n.dir.leave(g, pid) {
 			ops = append(ops, groupOp(true, g, pid))
 		}
+	}
+	for _, g := range h.subs.all() {
+		n.hub.unsubscribe(g, pid)
 	}
 	return ops
 }

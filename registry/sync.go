@@ -220,7 +220,7 @@ func (n *replica) onDelta(ctx protoactor.Context, d *registrypb.Delta) {
 		case e.GetGroup() && op.GetRemove():
 			n.dir.leave(e.GetKey(), pid)
 		case e.GetGroup():
-			n.dir.join(e.GetKey(), pid)
+			n.dir.track(e.GetKey(), pid, trackedFrom(e, pid))
 		case op.GetRemove():
 			n.dir.removeClaim(e.GetKey(), pid)
 		default:
@@ -331,7 +331,7 @@ func (n *replica) sendSnapshot(ctx protoactor.Context, p *peer) {
 	size := 0
 	add := func(e *registrypb.Entry) {
 		part = append(part, e)
-		size += entrySize(e.Key, e.Id)
+		size += entrySize(e.Key, e.Id) + len(e.PresenceKey) + len(e.Meta)
 		if len(part) >= partEntries || size >= partBytes {
 			t.parts = append(t.parts, part)
 			part, size = nil, 0
@@ -344,7 +344,7 @@ func (n *replica) sendSnapshot(ctx protoactor.Context, p *peer) {
 			}
 		}
 		for _, g := range h.groups.all() {
-			add(&registrypb.Entry{Group: true, Key: g, Id: h.pid.Id})
+			add(groupEntry(g, h.pid, n.dir.trackedOf(g, h.pid)))
 		}
 	}
 	if len(part) > 0 || len(t.parts) == 0 {
