@@ -143,7 +143,7 @@ func TestReadmeCodeRuns(t *testing.T) {
 		t.Skip("builds and runs programs")
 	}
 	progs := readmePrograms(t)
-	require.Len(t, progs, 4, "the README's programs changed: update this test")
+	require.Len(t, progs, 5, "the README's programs changed: update this test")
 
 	t.Run("quick start and client", func(t *testing.T) {
 		shout := runReadmeProgram(t, progs[0], "")
@@ -193,6 +193,23 @@ func TestReadmeCodeRuns(t *testing.T) {
 		_, got, err := alice.ReadMessage()
 		require.NoError(t, err)
 		assert.Equal(t, "hi alice", string(got))
+	})
+	t.Run("presence", func(t *testing.T) {
+		p := runReadmeProgram(t, progs[4], "")
+		read := func(c *websocket.Conn) string {
+			t.Helper()
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+			_, got, err := c.ReadMessage()
+			require.NoError(t, err)
+			return string(got)
+		}
+		ann := p.dial(t, "/?name=ann")
+		assert.Equal(t, `{"here":["ann"]}`, read(ann))
+		bob := p.dial(t, "/?name=bob")
+		assert.Equal(t, `{"here":["ann","bob"]}`, read(bob))
+		assert.Equal(t, `{"joined":"bob"}`, read(ann))
+		require.NoError(t, bob.Close())
+		assert.Equal(t, `{"left":"bob"}`, read(ann))
 	})
 }
 

@@ -20,8 +20,9 @@ type Presence struct {
 
 // PresenceState is the whole presence of a group, key -> entries, as a
 // subscriber receives it first (see [Context.SubscribePresence]); the
-// entries of a key are in PID order (address, then id). The value is
-// shared among subscribers: read it, do not modify it.
+// entries of a key are in PID order (address, then id). Members is the
+// subscriber's own, to keep and update with [PresenceDiff.Apply]; the
+// Meta bytes are shared.
 type PresenceState struct {
 	Group   string
 	Members map[string][]Presence
@@ -39,12 +40,12 @@ type PresenceDiff struct {
 	Leaves map[string][]Presence
 }
 
-// Apply applies the diff to state, a key -> entries map such as a
-// [PresenceState]'s Members (of the same group) or a copy of it, and
+// Apply applies the diff to state, a key -> entries map such as the
+// Members of the [PresenceState] received for the same group, and
 // returns the keys that appeared (had no entries and now have some) and
 // those that disappeared, each sorted. The entry slices of state are
-// replaced, never modified in place, so state may start as the shared
-// Members of a PresenceState.
+// replaced, never modified in place, and none is the diff's own (the diff
+// is shared among subscribers).
 func (d *PresenceDiff) Apply(state map[string][]Presence) (appeared, disappeared []string) {
 	before := map[string]bool{}
 	for key, ps := range d.Leaves {

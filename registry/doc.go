@@ -26,6 +26,20 @@
 //		return c.Publish("room:"+h.room, f) // every member, on every node
 //	}
 //
+// Presence (Phoenix.Presence's model) lists who is in a group: [Registry]
+// Track joins a group under a key, such as a user name, with a small meta;
+// Presence lists key -> entries from the local copy; SubscribePresence
+// sends an actor an *actor.PresenceState and then batched
+// *actor.PresenceDiff messages, with no gap and no duplicate, covering
+// every member of a cluster (a dead member's entries arrive as leaves):
+//
+//	func (h *Chatter) Init(c *actor.Context) error {
+//		if err := c.Track("room:"+h.room, h.name, nil); err != nil {
+//			return err
+//		}
+//		return c.SubscribePresence("room:" + h.room) // to HandleInfo
+//	}
+//
 // In a cluster, messages cross nodes as protobuf: an actor.Frame, an
 // *actor.CloseRequest, or the user's own protobuf messages (carried as Any
 // and delivered as themselves; a type the receiving node does not know
