@@ -288,7 +288,9 @@ func TestPresenceBatches(t *testing.T) {
 // Diff.Apply keeps a copy of the state and tells the keys that appeared
 // and disappeared, as a chat needs for "joined" and "left".
 func TestPresenceDiffApply(t *testing.T) {
-	p := func(id, meta string) actor.Presence { return actor.Presence{PID: protoactor.NewPID("n", id), Meta: []byte(meta)} }
+	p := func(id, meta string) actor.Presence {
+		return actor.Presence{PID: protoactor.NewPID("n", id), Meta: []byte(meta)}
+	}
 	shared := map[string][]actor.Presence{"alice": {p("1", "x")}, "bob": {p("2", "")}}
 	state := maps.Clone(shared)
 	appeared, gone := (&actor.PresenceDiff{
