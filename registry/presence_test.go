@@ -469,3 +469,38 @@ func TestClusterPresence(t *testing.T) {
 	}
 	assert.NotContains(t, listing(t, a.reg, "room"), "bob")
 }
+
+// A member that joins later receives the presence with the rest of the
+// directory (its snapshot carries keys and metas); a member whose
+// registry stops takes its entries with it at once, as leaves.
+func TestClusterPresenceSnapshotAndStop(t *testing.T) {
+	skipUnderRace(t)
+	t.Parallel() // each test has its own cluster; most of their time is proto.actor sleeping at start and stop
+	agent := test.NewInMemAgent()
+	a := startMember(t, test.NewTestProvider(agent))
+	ctx := context.Background()
+	alice, bob := idle(a.sys), idle(a.sys)
+	require.NoError(t, a.reg.Track(ctx, "room", "alice", alice, []byte(`{"x":1}`)))
+	require.NoError(t, a.reg.Track(ctx, "room", "bob", bob, nil))
+	require.NoError(t, a.reg.Join(ctx, "room", idle(a.sys))) // a plain member: not in the presence
+
+	b := startMember(t, test.NewTestProvider(agent)) // waits until synced
+	want := map[string][]string{"alice": {entry(alice, `{"x":1}`)}, "bob": {entry(bob, "")}}
+	assert.Equal(t, want, listing(t, b.reg, "room"))
+	wb := newWatcher(t, b.sys)
+	require.NoError(t, b.reg.SubscribePresence(ctx, "room", wb.pid))
+	wb.expect(t, want, "B's subscriber")
+
+	carol := idle(b.sys)
+	require.NoError(t, b.reg.Track(ctx, "room", "carol", carol, nil))
+	want["carol"] = []string{entry(carol, "")}
+	wa := newWatcher(t, a.sys)
+	require.NoError(t, a.reg.SubscribePresence(ctx, "room", wa.pid))
+	wa.expect(t, want, "A's subscriber")
+
+	// B's registry stops: A drops its entries at once, not when B leaves
+	// the cluster.
+	b.reg.Stop()
+	delete(want, "carol")
+	wa.expect(t, want, "after B's registry stopped")
+}

@@ -279,6 +279,8 @@ func (s *strSet) remove(v string) {
 	}
 }
 
+func (s *strSet) empty() bool { return len(s.m) == 0 && len(s.list) == 0 }
+
 // all returns the members, in a slice of their own: the set may change
 // while the caller goes through them.
 func (s *strSet) all() []string {

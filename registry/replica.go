@@ -349,7 +349,8 @@ func (n *replica) release(pid *protoactor.PID) []*registrypb.Op {
 func (n *replica) onDeliver(ctx protoactor.Context, m *registrypb.DeliverTo) {
 	n.ack(ctx, m.GetAckMember(), m.GetAckTo(), 0, m.GetAck())
 	pid := protoactor.NewPID(n.r.self, m.GetId())
-	if _, ok := n.held[keyOf(pid)]; !ok {
+	if h, ok := n.held[keyOf(pid)]; !ok || h.names.empty() && h.groups.empty() {
+		// (An actor that only subscribes to presence holds nothing.)
 		n.log.Debug("protows registry: delivery for an actor that holds nothing here; dropped", slog.String("id", m.GetId()))
 		return
 	}
