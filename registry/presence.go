@@ -88,21 +88,54 @@ func (ps presences) list(group string) map[string][]actor.Presence {
 	return out
 }
 
-// change is an entry's net change since the last diff: what subscribers
-// last heard of (before) and what it is now (after).
-type change struct{ before, after *tracked }
+// change is an entry's change since the last diff: what it is now
+// (after), and what it was (before) when each batch of subscribers last
+// heard of it. A batch is the subscribers that subscribed between two
+// changes: those that came later hold later changes in their state.
+type change struct {
+	after *tracked
+	since []since // in batch order
+}
+
+type since struct {
+	batch  int
+	before *tracked
+}
+
+// before returns what subscribers of batch last heard of the entry, and
+// whether it changed since.
+func (c *change) before(batch int) (*tracked, bool) {
+	for _, s := range c.since {
+		if s.batch >= batch {
+			return s.before, true
+		}
+	}
+	return nil, false
+}
+
+// groupPresence is a group's subscribers and the changes not yet sent.
+type groupPresence struct {
+	subs    map[key]subscriber
+	batch   int // the batch of changes being recorded
+	pending map[key]*change
+}
+
+type subscriber struct {
+	pid   *protoactor.PID
+	batch int // the first batch of changes it has not heard of
+}
 
 // presenceHub sends the presence of groups to the actors that subscribe to
 // it: the state first, then diffs, at most one every interval, that each
-// hold the net change of every entry since the diff before. It belongs to
-// a registry actor, which tells it of every change to the presence it
-// keeps, in the order the changes are made.
+// hold the net change of every entry since the diff before (or the
+// state). It belongs to a registry actor, which tells it of every change
+// to the presence it keeps, in the order the changes are made.
 type presenceHub struct {
 	interval time.Duration
 	list     func(group string) map[string][]actor.Presence
-	subs     map[string]map[key]*protoactor.PID // group -> subscribers
-	pending  map[string]map[key]*change         // groups with subscribers only
-	last     time.Time                          // the last flush
+	groups   map[string]*groupPresence // groups with subscribers
+	dirty    map[string]*groupPresence // groups with changes not yet sent
+	last     time.Time                 // the last flush
 	timer    *time.Timer
 }
 
@@ -110,49 +143,58 @@ type presenceHub struct {
 type presenceTick struct{}
 
 func newPresenceHub(interval time.Duration, list func(string) map[string][]actor.Presence) *presenceHub {
-	return &presenceHub{interval: interval, list: list, subs: map[string]map[key]*protoactor.PID{}, pending: map[string]map[key]*change{}}
+	return &presenceHub{interval: interval, list: list, groups: map[string]*groupPresence{}, dirty: map[string]*groupPresence{}}
 }
 
 // changed records that pid's entry in group went from before to after.
 func (h *presenceHub) changed(group string, k key, before, after *tracked) {
-	if h.subs[group] == nil || same(before, after) {
+	g := h.groups[group]
+	if g == nil || same(before, after) {
 		return
 	}
-	g := h.pending[group]
-	if g == nil {
-		g = map[key]*change{}
-		h.pending[group] = g
+	if g.pending == nil {
+		g.pending = map[key]*change{}
+		h.dirty[group] = g
 	}
-	if c, ok := g[k]; ok {
-		c.after = after
-		return
+	c := g.pending[k]
+	if c == nil {
+		c = &change{}
+		g.pending[k] = c
 	}
-	g[k] = &change{before: before, after: after}
+	c.after = after
+	if n := len(c.since); n == 0 || c.since[n-1].batch != g.batch {
+		c.since = append(c.since, since{batch: g.batch, before: before})
+	}
 }
 
 // subscribe sends pid the state of group and adds it to the subscribers.
-// Changes batched for the group go first to the earlier subscribers: the
-// state holds them, and the next diff holds what follows.
+// Changes not yet sent are in the state it gets: its diffs start with the
+// changes that follow, while the earlier subscribers' next diff has both.
 func (h *presenceHub) subscribe(ctx protoactor.Context, group string, pid *protoactor.PID) {
-	subs := h.subs[group]
-	if _, in := subs[keyOf(pid)]; in {
+	g := h.groups[group]
+	if g == nil {
+		g = &groupPresence{subs: map[key]subscriber{}}
+		h.groups[group] = g
+	}
+	if _, in := g.subs[keyOf(pid)]; in {
 		return
 	}
-	h.flushGroup(ctx, group)
-	ctx.Send(pid, &actor.PresenceState{Group: group, Members: h.list(group)})
-	if subs == nil {
-		subs = map[key]*protoactor.PID{}
-		h.subs[group] = subs
+	if len(g.pending) > 0 {
+		g.batch++
 	}
-	subs[keyOf(pid)] = pid
+	ctx.Send(pid, &actor.PresenceState{Group: group, Members: h.list(group)})
+	g.subs[keyOf(pid)] = subscriber{pid: pid, batch: g.batch}
 }
 
 func (h *presenceHub) unsubscribe(group string, pid *protoactor.PID) {
-	subs := h.subs[group]
-	delete(subs, keyOf(pid))
-	if len(subs) == 0 {
-		delete(h.subs, group)
-		delete(h.pending, group)
+	g := h.groups[group]
+	if g == nil {
+		return
+	}
+	delete(g.subs, keyOf(pid))
+	if len(g.subs) == 0 {
+		delete(h.groups, group)
+		delete(h.dirty, group)
 	}
 }
 
@@ -160,7 +202,7 @@ func (h *presenceHub) unsubscribe(group string, pid *protoactor.PID) {
 // interval ago, or arranges to be told (presenceTick) when they are due.
 // Registry actors call it after every message.
 func (h *presenceHub) due(ctx protoactor.Context) {
-	if len(h.pending) == 0 || h.timer != nil {
+	if len(h.dirty) == 0 || h.timer != nil {
 		return
 	}
 	if wait := h.interval - time.Since(h.last); wait > 0 {
@@ -169,9 +211,10 @@ func (h *presenceHub) due(ctx protoactor.Context) {
 		return
 	}
 	h.last = time.Now()
-	for group := range h.pending {
-		h.flushGroup(ctx, group)
+	for group, g := range h.dirty {
+		h.flush(ctx, group, g)
 	}
+	clear(h.dirty)
 }
 
 // tick is the timer's presenceTick.
@@ -186,14 +229,28 @@ func (h *presenceHub) stop() {
 	}
 }
 
-// flushGroup sends group's batched changes to its subscribers, as one
-// diff shared by all.
-func (h *presenceHub) flushGroup(ctx protoactor.Context, group string) {
-	pending := h.pending[group]
-	if len(pending) == 0 {
-		return
+// flush sends group's changes to its subscribers: one diff, shared, for
+// all that subscribed before the changes, and one for each batch that
+// subscribed since.
+func (h *presenceHub) flush(ctx protoactor.Context, group string, g *groupPresence) {
+	diffs := map[int]*actor.PresenceDiff{}
+	for k, s := range g.subs {
+		d, ok := diffs[s.batch]
+		if !ok {
+			d = diffSince(group, g.pending, s.batch)
+			diffs[s.batch] = d
+		}
+		if d != nil {
+			ctx.Send(s.pid, d)
+		}
+		s.batch = 0
+		g.subs[k] = s
 	}
-	delete(h.pending, group)
+	g.pending, g.batch = nil, 0
+}
+
+// diffSince is the net change of pending since batch, or nil if none.
+func diffSince(group string, pending map[key]*change, batch int) *actor.PresenceDiff {
 	d := &actor.PresenceDiff{Group: group}
 	add := func(m *map[string][]actor.Presence, t *tracked) {
 		if *m == nil {
@@ -202,18 +259,19 @@ func (h *presenceHub) flushGroup(ctx protoactor.Context, group string) {
 		(*m)[t.key] = append((*m)[t.key], t.p)
 	}
 	for _, c := range pending {
-		if same(c.before, c.after) {
+		before, changed := c.before(batch)
+		if !changed || same(before, c.after) {
 			continue
 		}
-		if c.before != nil {
-			add(&d.Leaves, c.before)
+		if before != nil {
+			add(&d.Leaves, before)
 		}
 		if c.after != nil {
 			add(&d.Joins, c.after)
 		}
 	}
 	if d.Joins == nil && d.Leaves == nil {
-		return
+		return nil
 	}
 	for _, l := range d.Joins {
 		actor.SortPresences(l)
@@ -221,7 +279,5 @@ func (h *presenceHub) flushGroup(ctx protoactor.Context, group string) {
 	for _, l := range d.Leaves {
 		actor.SortPresences(l)
 	}
-	for _, pid := range h.subs[group] {
-		ctx.Send(pid, d)
-	}
+	return d
 }

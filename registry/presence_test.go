@@ -504,3 +504,52 @@ func TestClusterPresenceSnapshotAndStop(t *testing.T) {
 	delete(want, "carol")
 	wa.expect(t, want, "after B's registry stopped")
 }
+
+// Subscribers that come while changes are batched get those changes in
+// their state, and the rest in their first diff; the earlier subscribers
+// still get one diff per interval, not one per newcomer.
+func TestPresenceSubscribersJoiningABatch(t *testing.T) {
+	sys := newSystem(t)
+	r := newLocal(t, sys, registry.WithPresenceInterval(2*time.Second))
+	ctx := context.Background()
+	first := newWatcher(t, sys)
+	require.NoError(t, r.SubscribePresence(ctx, "room", first.pid))
+	want := map[string][]string{}
+	track := func(i int) {
+		pid := idle(sys)
+		require.NoError(t, r.Track(ctx, "room", "k"+strconv.Itoa(i), pid, []byte{byte(i)}))
+		want["k"+strconv.Itoa(i)] = []string{entry(pid, string([]byte{byte(i)}))}
+	}
+	track(0) // sent at once: the interval before it was quiet
+	first.expect(t, map[string][]string{"k0": want["k0"]}, "the first change")
+
+	// Within the next interval: changes, and a subscriber after each.
+	var late []*watcher
+	var moved *protoactor.PID
+	for i := 1; i <= 30; i++ {
+		track(i)
+		if i == 10 {
+			// One entry changes before and after some subscribers came.
+			moved = idle(sys)
+			require.NoError(t, r.Track(ctx, "room", "moved", moved, []byte("1")))
+		}
+		if i == 20 {
+			require.NoError(t, r.Track(ctx, "room", "moved", moved, []byte("2")))
+			want["moved"] = []string{entry(moved, "2")}
+		}
+		w := newWatcher(t, sys)
+		require.NoError(t, r.SubscribePresence(ctx, "room", w.pid))
+		late = append(late, w)
+	}
+	first.expect(t, want, "the first subscriber")
+	for i, w := range late {
+		w.expect(t, want, "subscriber "+strconv.Itoa(i+1))
+		w.mu.Lock()
+		assert.LessOrEqual(t, w.diffs, 1, "subscriber %d", i+1)
+		w.mu.Unlock()
+	}
+	first.mu.Lock()
+	defer first.mu.Unlock()
+	assert.Equal(t, 2, first.diffs, "the first subscriber's diffs: one per interval")
+	assert.Equal(t, []string{"2"}, first.metas[pidString(moved)], "a diff holds the net change")
+}
