@@ -100,6 +100,18 @@ func entrySize(key, id string) int { return len(key) + len(id) + 24 }
 // that resumes before it is declared gone just carries on: the changes it
 // missed reach it by the periodic digest.
 //
+// # Presence
+//
+// A tracked membership ([Cluster.Track]) carries its presence key and meta
+// in the membership entry, so presence travels, numbered and repaired, as
+// every other change does, and a member that joins receives it in its
+// snapshot. Each member keeps the whole cluster's presence, and its
+// registry actor, which applies every change in one order (this member's,
+// and each other member's in the order that member made them), sends the
+// subscribers of this member their diffs. No member is central: a member
+// that dies takes only its own entries with it, delivered to the others'
+// subscribers as leaves when they drop it (see Failures).
+//
 // # Messages
 //
 // Messages cross members as protobuf: actor.Frame, *actor.CloseRequest and
