@@ -47,17 +47,16 @@ func clearInput(id string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](`document.getElementById(` + jsString(id) + `).value = ""`)
 }
 
-// TestBrowserChat drives the chat page in two tabs of a headless Chromium:
-// both join one room through the page's form, a message typed in one tab
-// shows up in the other, and when the server shuts down both pages show
-// that they lost the connection.
-func TestBrowserChat(t *testing.T) {
-	browser := findBrowser(t)
-	base, stop := startChat(t)
-
-	// One deadline for everything the browser does. The allocator is made
-	// from it, so the browser dies with it at the latest.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// startBrowser starts a headless Chromium with one tab, tab, and returns
+// it with ctx, the deadline of everything the browser does, and newTab,
+// which opens another tab and returns a function that closes it. The
+// test's cleanup closes the tabs still open, last opened first, and waits
+// until the browser has exited.
+func startBrowser(t *testing.T, browser string, limit time.Duration) (ctx, tab context.Context, newTab func() (context.Context, context.CancelFunc)) {
+	t.Helper()
+	// The allocator is made from ctx, so the browser dies with it at the
+	// latest.
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	profile := t.TempDir() // removed after the cleanup below has run
 	var output syncbuf.Buffer
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -74,21 +73,37 @@ func TestBrowserChat(t *testing.T) {
 		chromedp.CombinedOutput(&output),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	aliceCtx, cancelAlice := chromedp.NewContext(allocCtx)
-	var cancelBob context.CancelFunc = func() {}
+	tab, cancelTab := chromedp.NewContext(allocCtx)
+	cancels := []context.CancelFunc{cancelTab}
 	t.Cleanup(func() {
-		cancelBob()   // closes bob's tab
-		cancelAlice() // the first tab: ends the browser
+		for i := len(cancels) - 1; i >= 0; i-- {
+			cancels[i]() // closes the tab; the first one ends the browser
+		}
 		cancelAlloc() // waits until the browser process has exited
 		cancel()
 		if t.Failed() {
 			t.Logf("browser output:\n%s", output.String())
 		}
 	})
-	// The first Do starts the browser; bob's tab is a second tab in it.
-	require.NoError(t, chromedp.Do(aliceCtx), "starting %s", browser)
-	bobCtx, cb := chromedp.NewContext(aliceCtx)
-	cancelBob = cb
+	// The first Do starts the browser; other tabs open in it.
+	require.NoError(t, chromedp.Do(tab), "starting %s", browser)
+	return ctx, tab, func() (context.Context, context.CancelFunc) {
+		other, c := chromedp.NewContext(tab)
+		cancels = append(cancels, c)
+		return other, c
+	}
+}
+
+// TestBrowserChat drives the chat page in two tabs of a headless Chromium:
+// both join one room through the page's form, a message typed in one tab
+// shows up in the other, and when the server shuts down both pages show
+// that they lost the connection.
+func TestBrowserChat(t *testing.T) {
+	browser := findBrowser(t)
+	base, stop := startChat(t)
+
+	ctx, aliceCtx, newTab := startBrowser(t, browser, 30*time.Second)
+	bobCtx, _ := newTab()
 
 	const room = "browsers"
 	for _, tab := range []struct {
@@ -205,4 +220,58 @@ func TestBrowserChat(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the server did not stop")
 	}
+}
+
+// membersShown is a JavaScript condition: the page's member list shows
+// exactly these names, in this order.
+func membersShown(names ...string) string {
+	b, _ := json.Marshal(names)
+	return `JSON.stringify([...document.querySelectorAll("#members li")].map(li => li.textContent)) === ` + jsString(string(b))
+}
+
+// joinPage loads the chat page in tab and joins room as name through the
+// form.
+func joinPage(t *testing.T, tab context.Context, base, name, room string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(tab,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.ID("join")),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		clearInput("room"),
+		chromedp.SendKeys(chromedp.ID("room"), room),
+		chromedp.Click(chromedp.ID("joinButton")),
+		chromedp.WaitVisible(chromedp.CSS(`#state[data-state="connected"]`)),
+	), "%s: joining", name)
+}
+
+// TestBrowserPresence opens the chat page in two tabs of a headless
+// Chromium: each tab's member list shows both once the second has joined,
+// and the remaining tab's drops the other when its tab closes.
+func TestBrowserPresence(t *testing.T) {
+	browser := findBrowser(t)
+	base, _ := startChat(t)
+	_, aliceCtx, newTab := startBrowser(t, browser, 30*time.Second)
+	bobCtx, closeBob := newTab()
+
+	const room = "browsers"
+	joinPage(t, aliceCtx, base, "alice", room)
+	require.NoError(t, chromedp.Do(aliceCtx, chromedp.Poll[chromedp.Void](membersShown("alice"))),
+		"alice: the member list shows her alone")
+	joinPage(t, bobCtx, base, "bob", room)
+	require.NoError(t, chromedp.Do(bobCtx, chromedp.Poll[chromedp.Void](membersShown("alice", "bob"))),
+		"bob: the member list shows both at once")
+	require.NoError(t, chromedp.Do(aliceCtx,
+		chromedp.Poll[chromedp.Void](membersShown("alice", "bob")),
+		chromedp.Poll[chromedp.Void](hasMessage("bob joined", "presence")),
+	), "alice: bob joins her list")
+	self, err := chromedp.Run(bobCtx, chromedp.Evaluate[string](`document.querySelector("#members li.self").textContent`))
+	require.NoError(t, err)
+	assert.Equal(t, "bob", self, "bob: his own name is marked")
+
+	// bob's tab closes, and his connection with it.
+	closeBob()
+	require.NoError(t, chromedp.Do(aliceCtx,
+		chromedp.Poll[chromedp.Void](membersShown("alice")),
+		chromedp.Poll[chromedp.Void](hasMessage("bob left", "presence")),
+	), "alice: bob leaves her list")
 }

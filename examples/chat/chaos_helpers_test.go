@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,6 +156,9 @@ type session struct {
 	conn  *websocket.Conn
 	ready bool          // the marker came back: Init is done
 	done  chan struct{} // closed when the read loop ends
+	// members is the room as the chat told this connection: nil until
+	// the first message, which must list it.
+	members map[string]bool
 }
 
 // user is one chat user. Its run goroutine owns the connection's reads;
@@ -175,7 +180,23 @@ type user struct {
 	wmu     sync.Mutex
 	mu      sync.Mutex
 	s       *session
-	dialErr string // why the last dial failed
+	dialErr string               // why the last dial failed
+	leftAt  map[string]time.Time // when the chat last said a name left
+}
+
+// view returns the room's members as u's connection knows them, sorted,
+// and when each name last left, by the chat's news.
+func (u *user) view() ([]string, map[string]time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var ms []string
+	if u.s != nil {
+		for n := range u.s.members {
+			ms = append(ms, n)
+		}
+	}
+	sort.Strings(ms)
+	return ms, maps.Clone(u.leftAt)
 }
 
 // state says whether the user is online and, if not, why its last dial
@@ -292,11 +313,17 @@ func (u *user) dial() *session {
 const markerMsg = `{}`
 
 type chatMsg struct {
-	From  string `json:"from"`
-	To    string `json:"to"`
-	Room  string `json:"room"`
-	Text  string `json:"text"`
-	Error string `json:"error"`
+	Presence *struct {
+		Room    string   `json:"room"`
+		Members []string `json:"members"`
+	} `json:"presence"`
+	Joined string `json:"joined"`
+	Left   string `json:"left"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Room   string `json:"room"`
+	Text   string `json:"text"`
+	Error  string `json:"error"`
 }
 
 func (u *user) read(s *session) {
@@ -313,6 +340,9 @@ func (u *user) read(s *session) {
 		var m chatMsg
 		if err := json.Unmarshal(data, &m); err != nil {
 			u.h.otherError(u, "not JSON: "+string(data))
+			continue
+		}
+		if u.presence(s, &m, data) {
 			continue
 		}
 		switch {
@@ -347,6 +377,61 @@ func (u *user) read(s *session) {
 			u.h.otherError(u, "unexpected: "+string(data))
 		}
 	}
+}
+
+// presence keeps s's view of the room from m, and says whether m was
+// about presence. The first message of a connection must list its room,
+// itself included; then a name joins when it is not there and leaves when
+// it is. Anything else is a presence error.
+func (u *user) presence(s *session, m *chatMsg, data []byte) bool {
+	now := time.Now()
+	u.mu.Lock()
+	first := s.members == nil
+	var bad string
+	switch {
+	case first && m.Presence == nil:
+		bad = "the first message is not the room's presence: " + string(data)
+		s.members = map[string]bool{}
+	case first:
+		s.members = map[string]bool{}
+		for _, n := range m.Presence.Members {
+			s.members[n] = true
+		}
+		if m.Presence.Room != u.room || !s.members[u.name] || !sort.StringsAreSorted(m.Presence.Members) {
+			bad = "the room's presence is not this room's, sorted, with the user: " + string(data)
+		}
+	case m.Presence != nil:
+		bad = "a second presence message: " + string(data)
+	case m.Joined != "":
+		if s.members[m.Joined] {
+			bad = m.Joined + " joined twice"
+		}
+		s.members[m.Joined] = true
+	case m.Left != "":
+		if !s.members[m.Left] {
+			bad = m.Left + " left, but was not there"
+		}
+		delete(s.members, m.Left)
+		if u.leftAt == nil {
+			u.leftAt = map[string]time.Time{}
+		}
+		u.leftAt[m.Left] = now
+	}
+	u.mu.Unlock()
+	if bad != "" {
+		u.h.presenceError(u, bad)
+	}
+	if m.Left != "" {
+		u.h.left(u, m.Left)
+	}
+	if m.Presence != nil || m.Joined != "" || m.Left != "" {
+		select {
+		case u.h.presenceChanged <- struct{}{}:
+		default:
+		}
+		return true
+	}
+	return false
 }
 
 func (u *user) reply(r string) {
@@ -428,13 +513,22 @@ func calibrateMarker(base string) (string, error) {
 		return "", err
 	}
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, data, err := c.ReadMessage()
-	if err != nil {
-		return "", err
-	}
+	var data []byte
 	var m chatMsg
-	if err := json.Unmarshal(data, &m); err != nil || m.Error == "" {
-		return "", fmt.Errorf("the marker %s was answered %s, not with an error", markerMsg, data)
+	// The room's presence comes first; then who joins or leaves may come
+	// before the answer.
+	for m.Error == "" {
+		_, data, err = c.ReadMessage()
+		if err != nil {
+			return "", err
+		}
+		m = chatMsg{}
+		if err := json.Unmarshal(data, &m); err != nil {
+			return "", fmt.Errorf("not JSON: %s", data)
+		}
+		if m.Presence == nil && m.Joined == "" && m.Left == "" && m.Error == "" {
+			return "", fmt.Errorf("the marker %s was answered %s, not with an error", markerMsg, data)
+		}
 	}
 	_ = c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 	return m.Error, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,13 @@ const (
 	stopFor   = 7 * time.Second        // how long node 3 hangs
 	readyIn   = 25 * time.Second       // a node's -formation wait is at most 10 s
 	expelIn   = 10 * time.Second       // a dropped node hears so within a sync interval or two
+	// goneIn bounds how long after kill -9 a dead node's users are gone
+	// for the live nodes: their names unknown, and "left" said to the
+	// users in their rooms. The registry drops a dead member's entries
+	// when the automanaged provider declares it gone, about 1-3 s with
+	// its 1 s refresh (registry.Cluster's "Failures"); a presence diff
+	// follows within 50 ms. The rest is margin for a loaded machine.
+	goneIn = 5 * time.Second
 )
 
 var phaseNames = [nPhases]string{"0 steady", "1 kill -9 n3", "2 restart n3", "3 SIGSTOP n3", "4 join n4", "5 drain"}
@@ -134,10 +142,13 @@ func TestChatChaos(t *testing.T) {
 	for _, u := range append(live, n3...) {
 		require.NoError(t, u.waitOnline(15*time.Second))
 	}
-	// The cluster is whole: node 1 reaches every node-3 user.
+	// The cluster is whole: node 1 reaches every node-3 user, and the
+	// lobby's users on nodes 1 and 2 see everyone in it, node 3's too.
 	for _, r := range h.reach(probers, n3, time.Now(), 10*time.Second) {
 		require.True(t, r.ok, "setup: %s not reachable from node 1 (last answer %s)", r.name, r.last)
 	}
+	lobby := names(append(append([]*user{}, roomers...), n3...))
+	require.NoError(t, h.waitViews(roomers, lobby, 10*time.Second), "setup: the lobby's presence")
 
 	sendCtx, stopSending := context.WithCancel(h.ctx)
 	defer stopSending()
@@ -168,6 +179,9 @@ func TestChatChaos(t *testing.T) {
 	killed := time.Now()
 	require.NoError(t, procs[3].kill(5*time.Second))
 	rep.vanish = h.vanish(probers, n3, killed, 20*time.Second)
+	// The lobby's users on nodes 1 and 2 are told that node 3's left.
+	rep.leftErr = h.waitViews(roomers, names(roomers), 20*time.Second)
+	rep.left = h.leftSince(roomers, n3, killed)
 	for _, u := range n3 {
 		if s := u.session(); s != nil {
 			select {
@@ -232,6 +246,10 @@ func TestChatChaos(t *testing.T) {
 		t.Error("senders did not stop within 5 s (a write blocked)")
 	}
 	rep.drained = h.drain(-1, 5*time.Second)
+	// After the faults, everyone in the lobby, on every node, sees the
+	// same members: node 3's users (back after its restarts) and node 4's.
+	inLobby := append(append(append([]*user{}, roomers...), n3...), d0)
+	rep.lobbyErr = h.waitViews(inLobby, names(inLobby), 10*time.Second)
 	h.setPhase(nPhases) // ends the drain row's clock
 
 	printReport()
@@ -250,7 +268,12 @@ func TestChatChaos(t *testing.T) {
 	}
 	assert.True(t, rep.settled, "everything sent in phase 0 arrived within 3 s, before the first fault")
 	assert.True(t, rep.drained, "every message sent between nodes 1 and 2 arrived before the drain deadline")
-	assertAll(t, rep.vanish, 5*time.Second, "node 3's names unknown after kill -9")
+	assert.Zero(t, h.presenceErrors(), "presence messages out of order or inconsistent (see the errors above)")
+	assert.Zero(t, h.liveLefts(), "'left' for users of nodes 1/2, told to users of nodes 1/2")
+	assertAll(t, rep.vanish, goneIn, "node 3's names unknown after kill -9")
+	assert.NoError(t, rep.leftErr, "the lobby's presence on nodes 1/2 after kill -9 of node 3")
+	assert.NoError(t, rep.lobbyErr, "the lobby's presence on every node at the end")
+	assertAll(t, rep.left, goneIn, "'left' for node 3's users on nodes 1/2 after kill -9")
 	assertAll(t, rep.restart, 2*time.Second, "node 3's users reachable after its restart's readiness")
 	if rep.expelled > 0 {
 		assertAll(t, rep.afterStop, 2*time.Second, "node 3's users reachable after its restart (once dropped) is ready")
@@ -310,6 +333,8 @@ func clusterAddrs(t *testing.T, n int) []string {
 
 type report struct {
 	vanish, restart, afterStop, join []reachResult
+	left                             []reachResult // per user of node 3 and user of the lobby told
+	leftErr, lobbyErr                error
 	drained, settled                 bool
 	expelled                         time.Duration // SIGCONT to node 3's exit; 0: it stayed
 }
@@ -361,11 +386,15 @@ type harness struct {
 	stall         [nPhases]time.Duration
 	stallKey      [nPhases]string
 	drainArrivals int
+	presenceErrs  int // presence messages out of order or inconsistent
+	liveLeft      int // "left" for a user of node 1 or 2, told on node 1 or 2
+
+	presenceChanged chan struct{} // a presence message arrived
 }
 
 func newHarness() *harness {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &harness{ctx: ctx, cancel: cancel, changed: make(chan struct{}, 1), users: map[string]*user{},
+	return &harness{ctx: ctx, cancel: cancel, changed: make(chan struct{}, 1), presenceChanged: make(chan struct{}, 1), users: map[string]*user{},
 		streams: map[string]*stream{}, bases: map[int]string{}, lastClose: map[*user]*closeEvent{}, unchecked: map[string]int{}}
 }
 
@@ -517,6 +546,89 @@ func (h *harness) otherError(u *user, text string) {
 	if len(h.errSamples) < 6 {
 		h.errSamples = append(h.errSamples, fmt.Sprintf("%s@n%d phase %d: %s", u.name, u.node, ph, text))
 	}
+}
+
+func (h *harness) presenceError(u *user, text string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.presenceErrs++
+	if len(h.errSamples) < 6 {
+		h.errSamples = append(h.errSamples, fmt.Sprintf("%s@n%d phase %d: presence: %s", u.name, u.node, h.curPhase(), text))
+	}
+}
+
+// left counts "left" for a user of node 1 or 2 told to one: such users
+// never close in this test.
+func (h *harness) left(u *user, name string) {
+	if o := h.users[name]; u.node > 2 || o == nil || o.node > 2 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.liveLeft++
+	if len(h.errSamples) < 6 {
+		h.errSamples = append(h.errSamples, fmt.Sprintf("%s@n%d phase %d: %s left", u.name, u.node, h.curPhase(), name))
+	}
+}
+
+func (h *harness) presenceErrors() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.presenceErrs
+}
+
+func (h *harness) liveLefts() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.liveLeft
+}
+
+// waitViews waits until each of users knows exactly want (sorted) as its
+// room's members.
+func (h *harness) waitViews(users []*user, want []string, limit time.Duration) error {
+	deadline := time.After(limit)
+	for {
+		var wrong []string
+		for _, u := range users {
+			if v, _ := u.view(); !slices.Equal(v, want) {
+				wrong = append(wrong, fmt.Sprintf("%s sees %v", u.name, v))
+			}
+		}
+		if len(wrong) == 0 {
+			return nil
+		}
+		select {
+		case <-h.presenceChanged:
+		case <-deadline:
+			return fmt.Errorf("not %v within %v: %s", want, limit, strings.Join(wrong, "; "))
+		}
+	}
+}
+
+// leftSince says, for each of gone and each of users, when after since
+// the user was last told that it left.
+func (h *harness) leftSince(users, gone []*user, since time.Time) []reachResult {
+	var rs []reachResult
+	for _, u := range users {
+		_, leftAt := u.view()
+		for _, g := range gone {
+			r := reachResult{name: g.name + " to " + u.name, last: "no 'left' since"}
+			if at, ok := leftAt[g.name]; ok && at.After(since) {
+				r.ok, r.after = true, at.Sub(since)
+			}
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+func names(us []*user) []string {
+	var ns []string
+	for _, u := range us {
+		ns = append(ns, u.name)
+	}
+	sort.Strings(ns)
+	return ns
 }
 
 func (h *harness) closed(u *user, err error) *closeEvent {
@@ -727,6 +839,8 @@ func (h *harness) table(rep *report) string {
 		fmt.Fprintf(&b, "lost in %s: %s\n", phaseNames[ph], strings.Join(parts, ", "))
 	}
 	fmt.Fprintf(&b, "n3 names unknown after kill -9:         %s\n", fmtReach(rep.vanish))
+	fmt.Fprintf(&b, "n3 users 'left' on n1/n2 after kill -9: %s\n", fmtReach(rep.left))
+	fmt.Fprintf(&b, "presence errors: %d; 'left' for live n1/n2 users: %d\n", h.presenceErrs, h.liveLeft)
 	fmt.Fprintf(&b, "n3 users reached after restart ready:   %s\n", fmtReach(rep.restart))
 	if rep.expelled > 0 {
 		fmt.Fprintf(&b, "n3 dropped from the cluster: exited %.3fs after SIGCONT; restarted\n", rep.expelled.Seconds())

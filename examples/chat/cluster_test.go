@@ -51,68 +51,88 @@ func TestChatCluster(t *testing.T) {
 	alice := join(t, node1, "alice", "lobby")
 	bob := join(t, node2, "bob", "lobby")
 	// Each member answers an unknown name, which also means it is set up.
-	for _, c := range []*websocket.Conn{alice, bob} {
-		say(t, c, `{"to":"nobody","text":"?"}`)
-		assert.Equal(t, `{"error":"no such user: nobody"}`, hear(t, c))
+	for _, p := range []*peer{alice, bob} {
+		say(t, p, `{"to":"nobody","text":"?"}`)
+		assert.Equal(t, `{"error":"no such user: nobody"}`, hear(t, p))
 	}
-	aliceIn, bobIn := inbox(alice), inbox(bob)
 	// The registry is replicated: each node hears of the other's users
 	// after one message between them.
-	reachable(t, bob, bobIn, "alice", aliceIn)
-	inRoom(t, alice, aliceIn, "lobby", bobIn)
+	reachable(t, bob, "alice", alice)
+	inRoom(t, alice, "lobby", bob)
 
 	say(t, alice, `{"text":"hello from node 1"}`)
-	assert.Equal(t, `{"from":"alice","room":"lobby","text":"hello from node 1"}`, next(t, aliceIn))
-	assert.Equal(t, `{"from":"alice","room":"lobby","text":"hello from node 1"}`, next(t, bobIn))
+	assert.Equal(t, `{"from":"alice","room":"lobby","text":"hello from node 1"}`, hear(t, alice))
+	assert.Equal(t, `{"from":"alice","room":"lobby","text":"hello from node 1"}`, hear(t, bob))
 
 	say(t, bob, `{"to":"alice","text":"psst"}`)
-	assert.Equal(t, `{"from":"bob","to":"alice","text":"psst"}`, next(t, aliceIn))
+	assert.Equal(t, `{"from":"bob","to":"alice","text":"psst"}`, hear(t, alice))
 
-	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(node2, "http")+"/ws?name=alice&room=x", nil)
+	_, resp, err := websocket.DefaultDialer.Dial(dialURL(node2, "alice", "x"), nil)
 	require.Error(t, err)
 	assert.Equal(t, http.StatusConflict, resp.StatusCode, "a name taken on node 1 is taken on node 2")
 }
 
-// inbox reads c on a goroutine; its messages arrive on the channel, which
-// closes when c fails or closes.
-func inbox(c *websocket.Conn) <-chan string {
-	ch := make(chan string, 64)
-	go func() {
-		defer close(ch)
-		for {
-			_, data, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			ch <- string(data)
-		}
-	}()
-	return ch
-}
+// TestChatClusterPresence runs two chat nodes joined as a cluster: users
+// see who joins and leaves a room on either node.
+func TestChatClusterPresence(t *testing.T) {
+	if racedetect.Enabled {
+		t.Skip("proto.actor's cluster races among itself; run without -race: go test -count=1 -run Cluster ./examples/chat/")
+	}
+	p1, p2 := freeClusterPort(t), freeClusterPort(t)
+	for p2 == p1+1 || p2+1 == p1 {
+		p2 = freeClusterPort(t)
+	}
+	a1, a2 := "127.0.0.1:"+strconv.Itoa(p1), "127.0.0.1:"+strconv.Itoa(p2)
+	ready1, _ := launchChat(t, "-cluster", a1, "-peers", a2)
+	ready2, _ := launchChat(t, "-cluster", a2, "-peers", a1)
+	node1, node2 := ready1(), ready2()
 
-func next(t *testing.T, in <-chan string) string {
-	t.Helper()
-	select {
-	case m, ok := <-in:
-		require.True(t, ok, "connection closed")
-		return m
-	case <-time.After(5 * time.Second):
-		t.Fatal("nothing heard within 5 s")
-		return ""
+	// bob's node may hear of alice after bob joined: then alice is not in
+	// bob's first message but joins later. Either way each sees the other
+	// once.
+	alice := join(t, node1, "alice", "lobby")
+	assert.Equal(t, presenceOf("lobby", "alice"), alice.first)
+	bob := join(t, node2, "bob", "lobby")
+	assert.True(t, bob.members["bob"], "bob is in his own first message: %s", bob.first)
+	waitMembers(t, alice, 5*time.Second, "alice", "bob")
+	waitMembers(t, bob, 5*time.Second, "alice", "bob")
+
+	// Once both nodes have both, a newcomer on either sees both at once.
+	carol := join(t, node1, "carol", "lobby")
+	assert.Equal(t, presenceOf("lobby", "alice", "bob", "carol"), carol.first)
+	dave := join(t, node2, "dave", "lobby")
+	waitMembers(t, dave, 5*time.Second, "alice", "bob", "carol", "dave")
+	for _, p := range []*peer{alice, bob} {
+		waitMembers(t, p, 5*time.Second, "alice", "bob", "carol", "dave")
+	}
+	waitMembers(t, carol, 5*time.Second, "alice", "bob", "carol", "dave")
+
+	// Leaving on one node is seen on the other.
+	require.NoError(t, bob.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")))
+	carol.conn.Close()
+	for _, p := range []*peer{alice, dave} {
+		waitMembers(t, p, 5*time.Second, "alice", "dave")
+	}
+	// Nothing else came: each node's registry sends its news in order, so
+	// erin's joining is the next news for both.
+	erin := join(t, node2, "erin", "lobby")
+	assert.Equal(t, presenceOf("lobby", "alice", "dave", "erin"), erin.first)
+	for _, p := range []*peer{alice, dave} {
+		assert.Equal(t, "joined erin", nextNews(t, p, 5*time.Second))
 	}
 }
 
-// reachable sends direct messages from c to name until one arrives
-// (each send is answered "no such user" until c's node knows name).
-func reachable(t *testing.T, c *websocket.Conn, cIn <-chan string, name string, nameIn <-chan string) {
+// reachable sends direct messages from p to name until one arrives
+// (each send is answered "no such user" until p's node knows name).
+func reachable(t *testing.T, p *peer, name string, target *peer) {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
-		say(t, c, `{"to":"`+name+`","text":"sync"}`)
+		say(t, p, `{"to":"`+name+`","text":"sync"}`)
 		select {
-		case m := <-cIn:
+		case m := <-p.chat:
 			require.Equal(t, `{"error":"no such user: `+name+`"}`, m)
-		case m := <-nameIn:
+		case m := <-target.chat:
 			require.Contains(t, m, `"text":"sync"`)
 			return
 		case <-deadline:
@@ -121,16 +141,16 @@ func reachable(t *testing.T, c *websocket.Conn, cIn <-chan string, name string, 
 	}
 }
 
-// inRoom publishes from c to room until a member listening on other hears
+// inRoom publishes from p to room until a member listening on other hears
 // it, then drains what is left of the probes on both sides.
-func inRoom(t *testing.T, c *websocket.Conn, cIn <-chan string, room string, other <-chan string) {
+func inRoom(t *testing.T, p *peer, room string, other *peer) {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for heard := false; !heard; {
-		say(t, c, `{"text":"probe"}`)
-		require.Contains(t, next(t, cIn), `"text":"probe"`) // c's own copy
+		say(t, p, `{"text":"probe"}`)
+		require.Contains(t, hear(t, p), `"text":"probe"`) // p's own copy
 		select {
-		case m := <-other:
+		case m := <-other.chat:
 			require.Contains(t, m, `"text":"probe"`)
 			heard = true
 		case <-time.After(50 * time.Millisecond):
@@ -138,9 +158,9 @@ func inRoom(t *testing.T, c *websocket.Conn, cIn <-chan string, room string, oth
 			t.Fatalf("the room %s never reached the other node", room)
 		}
 	}
-	say(t, c, `{"text":"fence"}`)
-	for _, in := range []<-chan string{cIn, other} {
-		for m := next(t, in); !strings.Contains(m, `"text":"fence"`); m = next(t, in) {
+	say(t, p, `{"text":"fence"}`)
+	for _, q := range []*peer{p, other} {
+		for m := hear(t, q); !strings.Contains(m, `"text":"fence"`); m = hear(t, q) {
 			require.Contains(t, m, `"text":"probe"`)
 		}
 	}

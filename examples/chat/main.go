@@ -1,13 +1,19 @@
 // Command chat is a chat server: a web page at / and a websocket at
 // /ws?name=NAME&room=ROOM. Every connection is a protows connection actor,
-// registered under its name and a member of its room's group.
+// registered under its name and tracked in its room's presence under it.
 //
 //	go run ./examples/chat -addr 127.0.0.1:8080
+//
+// A connection's first message is who is in its room, itself included,
+// sorted: {"presence":{"room":"lobby","members":["alice","bob"]}}. Then
+// {"joined":"carol","room":"lobby"} and {"left":"carol","room":"lobby"}
+// tell who comes and goes, on any node; the users of a node that dies
+// leave when the cluster drops it (a few seconds).
 //
 // A message {"text":"hi"} reaches everyone in the sender's room as
 // {"from":"alice","room":"lobby","text":"hi"}; {"to":"bob","text":"psst"}
 // reaches bob alone as {"from":"alice","to":"bob","text":"psst"}. A name in
-// use is refused at the handshake with 409.
+// use is refused at the handshake with 409: a name is in a room once.
 package main
 
 import (
