@@ -48,6 +48,7 @@ func joinScaleNode(b *testing.B, agent *test.InMemAgent) *scaleNode {
 	c := cluster.New(sys, cluster.Configure("protows-scale", test.NewTestProvider(agent), disthash.New(),
 		remote.Configure("127.0.0.1", 0)))
 	c.StartMember()
+	membersStarted++
 	n := &scaleNode{sys: sys, c: c}
 	n.stop = sync.OnceFunc(func() {
 		if n.reg != nil {

@@ -68,7 +68,8 @@ func main() {
 		sort.Float64s(v)
 		return v[len(v)/2], true
 	}
-	units := []string{"msgs/s", "p50-us", "p99-us", "cpu-us/msg", "B/conn", "heap-B/conn", "stack-B/conn", "warm-B/conn", "goroutines/conn", "ms-all-received"}
+	units := []string{"msgs/s", "p50-us", "p99-us", "cpu-us/msg", "B/conn", "heap-B/conn", "stack-B/conn", "warm-B/conn", "goroutines/conn", "ms-all-received",
+		"p50-ms", "p99-ms", "max-ms", "changes/s", "diffs/s", "B/entry"}
 	fmt.Printf("%-36s %-16s %14s %14s %8s\n", "benchmark", "metric", "protows", "gorilla", "ratio")
 	for _, b := range benches {
 		for _, u := range units {
