@@ -188,7 +188,8 @@ func (c *Context) SubscribePresence(group string) error {
 }
 
 // UnsubscribePresence ends this connection's subscription to group's
-// presence; diffs batched before it may still arrive.
+// presence: nothing more is sent, though a diff sent before it may still
+// wait in the mailbox.
 func (c *Context) UnsubscribePresence(group string) error {
 	d, ctx, cancel, err := c.dir()
 	if err != nil {

@@ -40,8 +40,8 @@ type PresenceDiff struct {
 	Leaves map[string][]Presence
 }
 
-// Apply applies the diff to state, a key -> entries map such as the
-// Members of the [PresenceState] received for the same group, and
+// Apply applies the diff to state, a non-nil key -> entries map such as
+// the Members of the [PresenceState] received for the same group, and
 // returns the keys that appeared (had no entries and now have some) and
 // those that disappeared, each sorted. The entry slices of state are
 // replaced, never modified in place, and none is the diff's own (the diff

@@ -43,8 +43,10 @@ const (
 	reprobe      = 5
 )
 
-// entrySize estimates an entry's encoded size.
-func entrySize(key, id string) int { return len(key) + len(id) + 24 }
+// entrySize estimates an entry's encoded size, presence included.
+func entrySize(e *registrypb.Entry) int {
+	return len(e.GetKey()) + len(e.GetId()) + len(e.GetPresenceKey()) + len(e.GetMeta()) + 24
+}
 
 // Cluster is a [Registry] across the members of a proto.actor cluster,
 // replicated on every member and read locally.
@@ -422,6 +424,11 @@ func (r *Cluster) Track(ctx context.Context, group, key string, pid *protoactor.
 // Presence returns group's presence on every member, from this member's
 // copy.
 func (r *Cluster) Presence(ctx context.Context, group string) (map[string][]actor.Presence, error) {
+	select {
+	case <-r.done:
+		return nil, ErrStopped
+	default:
+	}
 	return r.dir.presence(group), nil
 }
 

@@ -135,8 +135,9 @@ type presenceHub struct {
 	list     func(group string) map[string][]actor.Presence
 	groups   map[string]*groupPresence // groups with subscribers
 	dirty    map[string]*groupPresence // groups with changes not yet sent
-	last     time.Time                 // the last flush
+	last     time.Time                 // the last diff sent
 	timer    *time.Timer
+	stopped  bool
 }
 
 // presenceTick tells a registry actor that diffs are due.
@@ -202,7 +203,7 @@ func (h *presenceHub) unsubscribe(group string, pid *protoactor.PID) {
 // interval ago, or arranges to be told (presenceTick) when they are due.
 // Registry actors call it after every message.
 func (h *presenceHub) due(ctx protoactor.Context) {
-	if len(h.dirty) == 0 || h.timer != nil {
+	if len(h.dirty) == 0 || h.timer != nil || h.stopped {
 		return
 	}
 	if wait := h.interval - time.Since(h.last); wait > 0 {
@@ -210,9 +211,12 @@ func (h *presenceHub) due(ctx protoactor.Context) {
 		h.timer = time.AfterFunc(wait, func() { sys.Root.Send(self, presenceTick{}) })
 		return
 	}
-	h.last = time.Now()
+	// Changes that cancel out (a snapshot that swaps a member's entries
+	// for the same ones) send nothing and do not start an interval.
 	for group, g := range h.dirty {
-		h.flush(ctx, group, g)
+		if h.flush(ctx, group, g) {
+			h.last = time.Now()
+		}
 	}
 	clear(h.dirty)
 }
@@ -223,7 +227,9 @@ func (h *presenceHub) tick(ctx protoactor.Context) {
 	h.due(ctx)
 }
 
+// stop stops the timer; no diff is sent after it.
 func (h *presenceHub) stop() {
+	h.stopped = true
 	if h.timer != nil {
 		h.timer.Stop()
 	}
@@ -231,8 +237,9 @@ func (h *presenceHub) stop() {
 
 // flush sends group's changes to its subscribers: one diff, shared, for
 // all that subscribed before the changes, and one for each batch that
-// subscribed since.
-func (h *presenceHub) flush(ctx protoactor.Context, group string, g *groupPresence) {
+// subscribed since. It reports whether it sent any.
+func (h *presenceHub) flush(ctx protoactor.Context, group string, g *groupPresence) bool {
+	sent := false
 	diffs := map[int]*actor.PresenceDiff{}
 	for k, s := range g.subs {
 		d, ok := diffs[s.batch]
@@ -242,11 +249,13 @@ func (h *presenceHub) flush(ctx protoactor.Context, group string, g *groupPresen
 		}
 		if d != nil {
 			ctx.Send(s.pid, d)
+			sent = true
 		}
 		s.batch = 0
 		g.subs[k] = s
 	}
 	g.pending, g.batch = nil, 0
+	return sent
 }
 
 // diffSince is the net change of pending since batch, or nil if none.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -552,4 +553,60 @@ func TestPresenceSubscribersJoiningABatch(t *testing.T) {
 	defer first.mu.Unlock()
 	assert.Equal(t, 2, first.diffs, "the first subscriber's diffs: one per interval")
 	assert.Equal(t, []string{"2"}, first.metas[pidString(moved)], "a diff holds the net change")
+}
+
+// Random Tracks (with key and meta changes), Leaves, Joins, actor stops,
+// subscribes and unsubscribes, with intervals short enough that diffs
+// interleave with everything: every subscriber sees no gap, duplicate, or
+// leave of what it does not hold, and ends with what Presence lists.
+func TestPresenceRandom(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			sys := newSystem(t)
+			interval := []time.Duration{time.Nanosecond, time.Millisecond, 5 * time.Millisecond}[seed%3]
+			r := newLocal(t, sys, registry.WithPresenceInterval(interval))
+			ctx := context.Background()
+			pids := make([]*protoactor.PID, 12)
+			for i := range pids {
+				pids[i] = idle(sys)
+			}
+			var ws []*watcher
+			live := map[int]bool{}
+			for range 600 {
+				i := rng.IntN(len(pids))
+				switch op := rng.IntN(19); {
+				case op < 9:
+					key := "k" + strconv.Itoa(rng.IntN(4))
+					require.NoError(t, r.Track(ctx, "room", key, pids[i], []byte(strconv.Itoa(rng.IntN(3)))))
+				case op < 12:
+					require.NoError(t, r.Leave(ctx, "room", pids[i]))
+				case op < 13:
+					require.NoError(t, r.Join(ctx, "room", pids[i]))
+				case op < 14:
+					require.NoError(t, sys.Root.StopFuture(pids[i]).Wait())
+					pids[i] = idle(sys)
+				case op < 17:
+					w := newWatcher(t, sys)
+					require.NoError(t, r.SubscribePresence(ctx, "room", w.pid))
+					ws = append(ws, w)
+					live[len(ws)-1] = true
+				case len(ws) > 0:
+					if j := rng.IntN(len(ws)); live[j] {
+						require.NoError(t, r.UnsubscribePresence(ctx, "room", ws[j].pid))
+						live[j] = false
+					}
+				}
+			}
+			// (The stop of an actor reaches the registry a moment after
+			// StopFuture returns: compare with the listing as it is then.)
+			for j, w := range ws {
+				if live[j] {
+					require.Eventually(t, func() bool { return maps.EqualFunc(w.view(), listing(t, r, "room"), slices.Equal) }, wait, time.Millisecond,
+						"subscriber %d holds %v, the registry lists %v", j, w.view(), listing(t, r, "room"))
+				}
+				w.check(t)
+			}
+		})
+	}
 }

@@ -99,7 +99,7 @@ type Registry interface {
 	// Tracking an actor again changes its key or meta (subscribers see
 	// its old entry leave and the new one join); Leave, or the actor's
 	// stop, removes it. Members joined with Join are in the group but not
-	// in its presence.
+	// in its presence; Join of a tracked member leaves it tracked.
 	Track(ctx context.Context, group, key string, pid *protoactor.PID, meta []byte) error
 	// Presence returns group's presence: key -> entries, each key's in PID
 	// order, in a map of the caller's own. It reads the local copy.

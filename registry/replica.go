@@ -61,7 +61,9 @@ func (n *replica) Receive(ctx protoactor.Context) {
 		close(n.r.done)
 		return
 	case presenceTick:
-		n.hub.tick(ctx)
+		if !n.stopped {
+			n.hub.tick(ctx)
+		}
 	case *write:
 		m.reply <- n.write(ctx, m)
 	case *protoactor.Terminated:
@@ -155,8 +157,7 @@ func (n *replica) broadcast(ctx protoactor.Context, ops []*registrypb.Op) {
 		// that held thousands) go as several deltas of bounded size.
 		cut, size := 0, 0
 		for cut < len(ops) && cut < partEntries && size < partBytes {
-			e := ops[cut].GetEntry()
-			size += entrySize(e.GetKey(), e.GetId())
+			size += entrySize(ops[cut].GetEntry())
 			cut++
 		}
 		n.seq++

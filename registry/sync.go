@@ -190,7 +190,7 @@ func (n *replica) onDelta(ctx protoactor.Context, d *registrypb.Delta) {
 		// it, later ones apply after it.
 		size := int64(32)
 		for _, op := range d.GetOps() {
-			size += int64(entrySize(op.GetEntry().GetKey(), op.GetEntry().GetId()))
+			size += int64(entrySize(op.GetEntry()))
 		}
 		if len(p.pending) >= maxPending || p.pendingBytes+size > maxQueued {
 			p.cancelSnapshot()
@@ -331,7 +331,7 @@ func (n *replica) sendSnapshot(ctx protoactor.Context, p *peer) {
 	size := 0
 	add := func(e *registrypb.Entry) {
 		part = append(part, e)
-		size += entrySize(e.Key, e.Id) + len(e.PresenceKey) + len(e.Meta)
+		size += entrySize(e)
 		if len(part) >= partEntries || size >= partBytes {
 			t.parts = append(t.parts, part)
 			part, size = nil, 0
