@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"unicode/utf8"
@@ -146,15 +147,9 @@ func (c *Chatter) HandleInfo(ctx *actor.Context, msg any) error {
 		if m.Group != c.group() || c.members != nil {
 			return nil
 		}
-		// The state is shared with other subscribers: keep a map of our
-		// own (Apply replaces entry slices, never modifies them).
-		c.members = make(map[string][]actor.Presence, len(m.Members))
-		names := make([]string, 0, len(m.Members))
-		for name, ps := range m.Members {
-			c.members[name] = ps
-			names = append(names, name)
-		}
-		slices.Sort(names)
+		// The state's map is this connection's own: diffs update it.
+		c.members = m.Members
+		names := slices.Sorted(maps.Keys(m.Members))
 		if err := ctx.Push(frame(out{Presence: &presence{Room: c.room, Members: names}})); err != nil {
 			return err
 		}
