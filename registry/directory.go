@@ -16,11 +16,40 @@ type directory struct {
 	mu      sync.RWMutex
 	replace bool
 	names   map[string][]claim
-	groups  map[string]map[string]map[string]*protoactor.PID // group -> address -> id
-	pres    presences                                        // tracked memberships
-	// changed hears of every change to pres, under the write lock (the
-	// replica's presence hub); nil: nobody listens.
+	groups  map[string]map[string]*members // group -> address -> members
+	// changed hears of every change to a membership's presence, under
+	// the write lock (the replica's presence hub); nil: nobody listens.
 	changed func(group string, k key, before, after *tracked)
+}
+
+// members are a group's members on one member of the cluster, by id:
+// plain members (Join) in one map, tracked ones (with presence, which
+// holds their PID) in the other. Each actor is in one of them, so that
+// neither kind pays for the other.
+type members struct {
+	plain   map[string]*protoactor.PID
+	tracked map[string]*tracked
+}
+
+func (m *members) len() int { return len(m.plain) + len(m.tracked) }
+
+func (m *members) has(id string) bool {
+	if _, ok := m.plain[id]; ok {
+		return true
+	}
+	_, ok := m.tracked[id]
+	return ok
+}
+
+// all appends the members' PIDs to out.
+func (m *members) all(out []*protoactor.PID) []*protoactor.PID {
+	for _, pid := range m.plain {
+		out = append(out, pid)
+	}
+	for _, t := range m.tracked {
+		out = append(out, t.p.PID)
+	}
+	return out
 }
 
 // claim is one member's claim of a name for one of its actors.
@@ -30,7 +59,7 @@ type claim struct {
 }
 
 func newDirectory(replace bool) *directory {
-	return &directory{replace: replace, names: map[string][]claim{}, groups: map[string]map[string]map[string]*protoactor.PID{}, pres: presences{}}
+	return &directory{replace: replace, names: map[string][]claim{}, groups: map[string]map[string]*members{}}
 }
 
 // before reports whether a is a claim made before b; distinct claims are
@@ -134,31 +163,52 @@ func (d *directory) join(group string, pid *protoactor.PID) bool {
 func (d *directory) joinLocked(group string, pid *protoactor.PID) bool {
 	g := d.groups[group]
 	if g == nil {
-		g = map[string]map[string]*protoactor.PID{}
+		g = map[string]*members{}
 		d.groups[group] = g
 	}
 	at := g[pid.Address]
 	if at == nil {
-		at = map[string]*protoactor.PID{}
+		at = &members{}
 		g[pid.Address] = at
 	}
-	if _, in := at[pid.Id]; in {
+	if at.has(pid.Id) {
 		return false
 	}
-	at[pid.Id] = pid
+	if at.plain == nil {
+		at.plain = map[string]*protoactor.PID{}
+	}
+	at.plain[pid.Id] = pid
 	return true
 }
 
-// setPresence records pid's presence in group, t (nil: none); the caller
-// holds the write lock. It reports whether it changed.
+// setPresenceLocked records the presence of pid, a member of group, t
+// (nil: none); the caller holds the write lock. It reports whether it
+// changed.
 func (d *directory) setPresenceLocked(group string, pid *protoactor.PID, t *tracked) bool {
-	k := keyOf(pid)
-	before := d.pres.set(group, k, t)
+	at := d.groups[group][pid.Address]
+	if at == nil || !at.has(pid.Id) {
+		return false
+	}
+	before := at.tracked[pid.Id]
 	if same(before, t) {
 		return false
 	}
+	switch {
+	case t == nil:
+		delete(at.tracked, pid.Id)
+		if at.plain == nil {
+			at.plain = map[string]*protoactor.PID{}
+		}
+		at.plain[pid.Id] = before.p.PID
+	default:
+		delete(at.plain, pid.Id)
+		if at.tracked == nil {
+			at.tracked = map[string]*tracked{}
+		}
+		at.tracked[pid.Id] = t
+	}
 	if d.changed != nil {
-		d.changed(group, k, before, t)
+		d.changed(group, keyOf(pid), before, t)
 	}
 	return true
 }
@@ -176,14 +226,27 @@ func (d *directory) track(group string, pid *protoactor.PID, t *tracked) bool {
 func (d *directory) trackedOf(group string, pid *protoactor.PID) *tracked {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.pres[group][keyOf(pid)]
+	if at := d.groups[group][pid.Address]; at != nil {
+		return at.tracked[pid.Id]
+	}
+	return nil
 }
 
-// presence lists group's presence.
+// presence lists group's presence, key -> entries in PID order, in maps
+// and slices of its own.
 func (d *directory) presence(group string) map[string][]actor.Presence {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.pres.list(group)
+	out := map[string][]actor.Presence{}
+	for _, at := range d.groups[group] {
+		for _, t := range at.tracked {
+			out[t.key] = append(out[t.key], t.p)
+		}
+	}
+	for _, l := range out {
+		actor.SortPresences(l)
+	}
+	return out
 }
 
 // leave removes pid from group; it reports whether pid was a member.
@@ -192,12 +255,17 @@ func (d *directory) leave(group string, pid *protoactor.PID) bool {
 	defer d.mu.Unlock()
 	g := d.groups[group]
 	at := g[pid.Address]
-	if _, in := at[pid.Id]; !in {
+	if at == nil || !at.has(pid.Id) {
 		return false
 	}
-	delete(at, pid.Id)
-	d.setPresenceLocked(group, pid, nil)
-	if len(at) == 0 {
+	if t := at.tracked[pid.Id]; t != nil {
+		delete(at.tracked, pid.Id)
+		if d.changed != nil {
+			d.changed(group, keyOf(pid), t, nil)
+		}
+	}
+	delete(at.plain, pid.Id)
+	if at.len() == 0 {
 		delete(g, pid.Address)
 		if len(g) == 0 {
 			delete(d.groups, group)
@@ -230,9 +298,9 @@ func (d *directory) dropAddressLocked(address string) {
 	}
 	for name, g := range d.groups {
 		if at, ok := g[address]; ok {
-			if d.pres[name] != nil {
-				for _, pid := range at {
-					d.setPresenceLocked(name, pid, nil)
+			if d.changed != nil {
+				for _, t := range at.tracked {
+					d.changed(name, keyOf(t.p.PID), t, nil)
 				}
 			}
 			delete(g, address)
@@ -273,10 +341,7 @@ func (d *directory) route(group, self string) (local []*protoactor.PID, remote [
 			remote = append(remote, addr)
 			continue
 		}
-		local = make([]*protoactor.PID, 0, len(at))
-		for _, pid := range at {
-			local = append(local, pid)
-		}
+		local = at.all(make([]*protoactor.PID, 0, at.len()))
 	}
 	return local, remote
 }
@@ -286,9 +351,7 @@ func (d *directory) members(group string) []*protoactor.PID {
 	defer d.mu.RUnlock()
 	var out []*protoactor.PID
 	for _, at := range d.groups[group] {
-		for _, pid := range at {
-			out = append(out, pid)
-		}
+		out = at.all(out)
 	}
 	return out
 }
