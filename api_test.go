@@ -78,8 +78,8 @@ func TestActorPackageListsOnlyHandlerAPI(t *testing.T) {
 		// Clients.
 		"ConnectResponse", "Decision", "DialError", "DialErrorBodyLimit", "ReconnectAfter", "ReconnectByPolicy",
 		"ReconnectNow", "StopReconnecting",
-		// The registry as a handler reaches it.
-		"Directory",
+		// The registry as a handler reaches it, and the presence it sends.
+		"Directory", "Presence", "PresenceDiff", "PresenceState",
 	}
 	sort.Strings(want)
 	assert.Equal(t, want, exported(t, "actor"))

@@ -73,7 +73,7 @@ func (d *PresenceDiff) Apply(state map[string][]Presence) (appeared, disappeared
 			}
 		}
 		merged = append(merged, ps...)
-		SortPresences(merged)
+		sortPresences(merged)
 		state[key] = merged
 	}
 	for key, was := range before {
@@ -89,9 +89,9 @@ func (d *PresenceDiff) Apply(state map[string][]Presence) (appeared, disappeared
 	return appeared, disappeared
 }
 
-// SortPresences sorts entries in PID order (address, then id), the order a
+// sortPresences sorts entries in PID order (address, then id), the order a
 // registry lists them in.
-func SortPresences(ps []Presence) {
+func sortPresences(ps []Presence) {
 	slices.SortFunc(ps, func(a, b Presence) int {
 		return cmp.Or(cmp.Compare(a.PID.GetAddress(), b.PID.GetAddress()), cmp.Compare(a.PID.GetId(), b.PID.GetId()))
 	})

@@ -63,9 +63,9 @@ func entrySize(e *registrypb.Entry) int {
 // Reads are local. Lookup, Members, SendTo and Publish read this member's
 // copy and send at once, with no request over the network: SendTo sends
 // one message to the holder's member, Publish one message to each member
-// that has members of the group. Register, Unregister, Join and Leave are
-// answered by this member's registry actor without waiting for any other
-// member. A member that hangs, dies or is cut off therefore delays no
+// that has members of the group; Presence reads it too. Register,
+// Unregister, Join, Leave, Track and SubscribePresence are answered by
+// this member's registry actor without waiting for any other member. A member that hangs, dies or is cut off therefore delays no
 // traffic between the others.
 //
 // # Consistency

@@ -196,12 +196,18 @@ func (d *directory) setPresenceLocked(group string, pid *protoactor.PID, t *trac
 	switch {
 	case t == nil:
 		delete(at.tracked, pid.Id)
+		if len(at.tracked) == 0 {
+			at.tracked = nil
+		}
 		if at.plain == nil {
 			at.plain = map[string]*protoactor.PID{}
 		}
 		at.plain[pid.Id] = before.p.PID
 	default:
 		delete(at.plain, pid.Id)
+		if len(at.plain) == 0 {
+			at.plain = nil // a group of tracked members only keeps no empty map
+		}
 		if at.tracked == nil {
 			at.tracked = map[string]*tracked{}
 		}
@@ -218,8 +224,38 @@ func (d *directory) setPresenceLocked(group string, pid *protoactor.PID, t *trac
 func (d *directory) track(group string, pid *protoactor.PID, t *tracked) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	joined := d.joinLocked(group, pid)
-	return d.setPresenceLocked(group, pid, t) || joined
+	return d.trackLocked(group, pid, t)
+}
+
+func (d *directory) trackLocked(group string, pid *protoactor.PID, t *tracked) bool {
+	if t == nil {
+		// A plain membership, as an entry from another member states it:
+		// a tracked member is tracked no more.
+		joined := d.joinLocked(group, pid)
+		return d.setPresenceLocked(group, pid, nil) || joined
+	}
+	if at := d.groups[group][pid.Address]; at != nil && at.has(pid.Id) {
+		return d.setPresenceLocked(group, pid, t)
+	}
+	// A newcomer goes straight into the tracked map.
+	g := d.groups[group]
+	if g == nil {
+		g = map[string]*members{}
+		d.groups[group] = g
+	}
+	at := g[pid.Address]
+	if at == nil {
+		at = &members{}
+		g[pid.Address] = at
+	}
+	if at.tracked == nil {
+		at.tracked = map[string]*tracked{}
+	}
+	at.tracked[pid.Id] = t
+	if d.changed != nil {
+		d.changed(group, keyOf(pid), nil, t)
+	}
+	return true
 }
 
 // tracked returns pid's presence in group, or nil.
@@ -244,7 +280,7 @@ func (d *directory) presence(group string) map[string][]actor.Presence {
 		}
 	}
 	for _, l := range out {
-		actor.SortPresences(l)
+		sortPresences(l)
 	}
 	return out
 }
@@ -260,11 +296,17 @@ func (d *directory) leave(group string, pid *protoactor.PID) bool {
 	}
 	if t := at.tracked[pid.Id]; t != nil {
 		delete(at.tracked, pid.Id)
+		if len(at.tracked) == 0 {
+			at.tracked = nil
+		}
 		if d.changed != nil {
 			d.changed(group, keyOf(pid), t, nil)
 		}
 	}
 	delete(at.plain, pid.Id)
+	if len(at.plain) == 0 {
+		at.plain = nil
+	}
 	if at.len() == 0 {
 		delete(g, pid.Address)
 		if len(g) == 0 {
@@ -323,8 +365,7 @@ func (d *directory) replaceAddress(address string, entries []*registrypb.Entry) 
 		}
 		pid := protoactor.NewPID(address, e.GetId())
 		if e.GetGroup() {
-			d.joinLocked(e.GetKey(), pid)
-			d.setPresenceLocked(e.GetKey(), pid, trackedFrom(e, pid))
+			d.trackLocked(e.GetKey(), pid, trackedFrom(e, pid))
 		} else {
 			d.addClaimLocked(e.GetKey(), claim{pid: pid, clock: e.GetClock()})
 		}

@@ -63,7 +63,7 @@ func NewLocal(sys *protoactor.ActorSystem, opts ...Option) (*Local, error) {
 		case *request:
 			m.reply <- t.handle(ctx, m)
 		case presenceTick:
-			t.hub.tick(ctx) // does nothing once stopped
+			t.hub.tick(ctx, m) // nothing once stopped
 		}
 		t.hub.due(ctx)
 	}), "protows-registry")

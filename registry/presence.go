@@ -2,7 +2,9 @@ package registry
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	protoactor "github.com/asynkron/protoactor-go/actor"
@@ -15,7 +17,7 @@ import (
 const MaxMetaSize = 4096
 
 // DefaultPresenceInterval is how often, at most, a presence subscriber
-// receives a diff (see [WithPresenceInterval]).
+// receives a diff of one group (see [WithPresenceInterval]).
 const DefaultPresenceInterval = 50 * time.Millisecond
 
 // tracked is a membership with presence: its key and the entry listed.
@@ -83,7 +85,7 @@ func (ps presences) list(group string) map[string][]actor.Presence {
 		out[t.key] = append(out[t.key], t.p)
 	}
 	for _, l := range out {
-		actor.SortPresences(l)
+		sortPresences(l)
 	}
 	return out
 }
@@ -118,6 +120,7 @@ type groupPresence struct {
 	subs    map[key]subscriber
 	batch   int // the batch of changes being recorded
 	pending map[key]*change
+	last    time.Time // when the last diff was sent
 }
 
 type subscriber struct {
@@ -126,22 +129,24 @@ type subscriber struct {
 }
 
 // presenceHub sends the presence of groups to the actors that subscribe to
-// it: the state first, then diffs, at most one every interval, that each
-// hold the net change of every entry since the diff before (or the
-// state). It belongs to a registry actor, which tells it of every change
-// to the presence it keeps, in the order the changes are made.
+// it: the state first, then diffs, at most one every interval per group,
+// that each hold the net change of every entry since the diff before (or
+// the state). It belongs to a registry actor, which tells it of every
+// change to the presence it keeps, in the order the changes are made.
 type presenceHub struct {
 	interval time.Duration
 	list     func(group string) map[string][]actor.Presence
 	groups   map[string]*groupPresence // groups with subscribers
 	dirty    map[string]*groupPresence // groups with changes not yet sent
-	last     time.Time                 // the last diff sent
-	timer    *time.Timer
+	fresh    []string                  // groups dirty since due last ran
+	timer    *time.Timer               // for the earliest group due, at
+	at       time.Time
+	gen      uint64 // the timer's number: a tick of a timer replaced since is ignored
 	stopped  bool
 }
 
 // presenceTick tells a registry actor that diffs are due.
-type presenceTick struct{}
+type presenceTick struct{ gen uint64 }
 
 func newPresenceHub(interval time.Duration, list func(string) map[string][]actor.Presence) *presenceHub {
 	return &presenceHub{interval: interval, list: list, groups: map[string]*groupPresence{}, dirty: map[string]*groupPresence{}}
@@ -156,6 +161,7 @@ func (h *presenceHub) changed(group string, k key, before, after *tracked) {
 	if g.pending == nil {
 		g.pending = map[key]*change{}
 		h.dirty[group] = g
+		h.fresh = append(h.fresh, group)
 	}
 	c := g.pending[k]
 	if c == nil {
@@ -195,36 +201,66 @@ func (h *presenceHub) unsubscribe(group string, pid *protoactor.PID) {
 	delete(g.subs, keyOf(pid))
 	if len(g.subs) == 0 {
 		delete(h.groups, group)
-		delete(h.dirty, group)
+		delete(h.dirty, group) // (and a fresh mention is skipped)
 	}
 }
 
-// due sends the diffs batched, when the last were sent at least an
-// interval ago, or arranges to be told (presenceTick) when they are due.
-// Registry actors call it after every message.
+// due sends the diffs of the groups that changed since it last ran and
+// had a quiet interval before, and arranges to be told (presenceTick) when
+// the others are due. Registry actors call it after every message: it
+// looks only at the groups that became dirty since.
 func (h *presenceHub) due(ctx protoactor.Context) {
-	if len(h.dirty) == 0 || h.timer != nil || h.stopped {
+	if h.stopped || len(h.fresh) == 0 {
 		return
 	}
-	if wait := h.interval - time.Since(h.last); wait > 0 {
-		sys, self := ctx.ActorSystem(), ctx.Self()
-		h.timer = time.AfterFunc(wait, func() { sys.Root.Send(self, presenceTick{}) })
-		return
-	}
-	// Changes that cancel out (a snapshot that swaps a member's entries
-	// for the same ones) send nothing and do not start an interval.
-	for group, g := range h.dirty {
-		if h.flush(ctx, group, g) {
-			h.last = time.Now()
+	now := time.Now()
+	for _, group := range h.fresh {
+		if g := h.dirty[group]; g != nil {
+			h.send(ctx, now, group, g)
 		}
 	}
-	clear(h.dirty)
+	h.fresh = h.fresh[:0]
 }
 
-// tick is the timer's presenceTick.
-func (h *presenceHub) tick(ctx protoactor.Context) {
+// tick is a timer's presenceTick: it sends the diffs due.
+func (h *presenceHub) tick(ctx protoactor.Context, t presenceTick) {
+	if h.stopped || t.gen != h.gen {
+		return
+	}
 	h.timer = nil
-	h.due(ctx)
+	now := time.Now()
+	for group, g := range h.dirty {
+		h.send(ctx, now, group, g)
+	}
+}
+
+// send sends group's diffs if its interval has passed, or arms the timer
+// for when it does.
+func (h *presenceHub) send(ctx protoactor.Context, now time.Time, group string, g *groupPresence) {
+	if at := g.last.Add(h.interval); at.After(now) {
+		h.arm(ctx, now, at)
+		return
+	}
+	delete(h.dirty, group)
+	// Changes that cancel out (a snapshot that swaps a member's entries
+	// for the same ones) send nothing and do not start an interval.
+	if h.flush(ctx, group, g) {
+		g.last = now
+	}
+}
+
+// arm makes sure a presenceTick comes at at or before.
+func (h *presenceHub) arm(ctx protoactor.Context, now, at time.Time) {
+	if h.timer != nil && !at.Before(h.at) {
+		return
+	}
+	if h.timer != nil {
+		h.timer.Stop()
+	}
+	h.gen++
+	h.at = at
+	sys, self, gen := ctx.ActorSystem(), ctx.Self(), h.gen
+	h.timer = time.AfterFunc(at.Sub(now), func() { sys.Root.Send(self, presenceTick{gen}) })
 }
 
 // stop stops the timer; no diff is sent after it.
@@ -283,10 +319,17 @@ func diffSince(group string, pending map[key]*change, batch int) *actor.Presence
 		return nil
 	}
 	for _, l := range d.Joins {
-		actor.SortPresences(l)
+		sortPresences(l)
 	}
 	for _, l := range d.Leaves {
-		actor.SortPresences(l)
+		sortPresences(l)
 	}
 	return d
+}
+
+// sortPresences sorts entries in PID order, address then id.
+func sortPresences(ps []actor.Presence) {
+	slices.SortFunc(ps, func(a, b actor.Presence) int {
+		return cmp.Or(cmp.Compare(a.PID.GetAddress(), b.PID.GetAddress()), cmp.Compare(a.PID.GetId(), b.PID.GetId()))
+	})
 }

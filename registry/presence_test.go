@@ -610,3 +610,28 @@ func TestPresenceRandom(t *testing.T) {
 		})
 	}
 }
+
+// Diffs are paced per group: a diff of one group does not hold back the
+// first change of another, quiet, group.
+func TestPresencePacedPerGroup(t *testing.T) {
+	sys := newSystem(t)
+	const interval = 2 * time.Second
+	r := newLocal(t, sys, registry.WithPresenceInterval(interval))
+	ctx := context.Background()
+	wa, wb := newWatcher(t, sys), newWatcher(t, sys)
+	require.NoError(t, r.SubscribePresence(ctx, "a", wa.pid))
+	require.NoError(t, r.SubscribePresence(ctx, "b", wb.pid))
+	x, y := idle(sys), idle(sys)
+	first := time.Now() // before group a's first diff
+	require.NoError(t, r.Track(ctx, "a", "x", x, nil))
+	wa.expect(t, map[string][]string{"x": {entry(x, "")}}, "a")
+	start := time.Now()
+	require.NoError(t, r.Track(ctx, "b", "y", y, nil))
+	wb.expect(t, map[string][]string{"y": {entry(y, "")}}, "b")
+	assert.Less(t, time.Since(start), interval/2, "group b's first change waited for group a's interval")
+	// Group a's next change waits for its own interval.
+	z := idle(sys)
+	require.NoError(t, r.Track(ctx, "a", "z", z, nil))
+	wa.expect(t, map[string][]string{"x": {entry(x, "")}, "z": {entry(z, "")}}, "a again")
+	assert.GreaterOrEqual(t, time.Since(first), interval, "group a's second diff came within its interval")
+}

@@ -180,10 +180,10 @@ func WithConflict(c Conflict) Option { return func(cfg *config) { cfg.conflict =
 func WithSyncInterval(d time.Duration) Option { return func(cfg *config) { cfg.digest = d } }
 
 // WithPresenceInterval sets how often, at most, a presence subscriber
-// receives a diff (default [DefaultPresenceInterval], 50 ms). A change
-// made after a quiet interval is sent at once; changes that follow it
-// within the interval are batched into the next diff. Shorter intervals
-// deliver sooner and send more messages.
+// receives a diff of one group (default [DefaultPresenceInterval], 50 ms).
+// A change made after a quiet interval of its group is sent at once;
+// changes that follow it within the interval are batched into the next
+// diff. Shorter intervals deliver sooner and send more messages.
 func WithPresenceInterval(d time.Duration) Option {
 	return func(cfg *config) { cfg.presence = d }
 }

@@ -61,9 +61,7 @@ func (n *replica) Receive(ctx protoactor.Context) {
 		close(n.r.done)
 		return
 	case presenceTick:
-		if !n.stopped {
-			n.hub.tick(ctx)
-		}
+		n.hub.tick(ctx, m) // nothing once stopped
 	case *write:
 		m.reply <- n.write(ctx, m)
 	case *protoactor.Terminated:

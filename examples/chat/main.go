@@ -8,7 +8,9 @@
 // sorted: {"presence":{"room":"lobby","members":["alice","bob"]}}. Then
 // {"joined":"carol","room":"lobby"} and {"left":"carol","room":"lobby"}
 // tell who comes and goes, on any node; the users of a node that dies
-// leave when the cluster drops it (a few seconds).
+// leave when the cluster drops it (a few seconds). Joins and leaves are
+// batched (at most one batch a room every 50 ms), so a newcomer's first
+// message may arrive before its joined.
 //
 // A message {"text":"hi"} reaches everyone in the sender's room as
 // {"from":"alice","room":"lobby","text":"hi"}; {"to":"bob","text":"psst"}
