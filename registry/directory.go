@@ -161,24 +161,54 @@ func (d *directory) join(group string, pid *protoactor.PID) bool {
 }
 
 func (d *directory) joinLocked(group string, pid *protoactor.PID) bool {
+	at := d.membersAt(group, pid.Address)
+	if at.has(pid.Id) {
+		return false
+	}
+	at.putPlain(pid)
+	return true
+}
+
+// membersAt returns group's members at address, made if there are none.
+func (d *directory) membersAt(group, address string) *members {
 	g := d.groups[group]
 	if g == nil {
 		g = map[string]*members{}
 		d.groups[group] = g
 	}
-	at := g[pid.Address]
+	at := g[address]
 	if at == nil {
 		at = &members{}
-		g[pid.Address] = at
+		g[address] = at
 	}
-	if at.has(pid.Id) {
-		return false
+	return at
+}
+
+// putPlain makes pid a plain member; it must not be a tracked one.
+func (m *members) putPlain(pid *protoactor.PID) {
+	if m.plain == nil {
+		m.plain = map[string]*protoactor.PID{}
 	}
-	if at.plain == nil {
-		at.plain = map[string]*protoactor.PID{}
+	m.plain[pid.Id] = pid
+}
+
+// putTracked makes t's actor a tracked member, plain no more.
+func (m *members) putTracked(t *tracked) {
+	id := t.p.PID.Id
+	if delete(m.plain, id); len(m.plain) == 0 {
+		m.plain = nil // a group of tracked members only keeps no empty map
 	}
-	at.plain[pid.Id] = pid
-	return true
+	if m.tracked == nil {
+		m.tracked = map[string]*tracked{}
+	}
+	m.tracked[id] = t
+}
+
+// untrack removes id from the tracked members.
+func (m *members) untrack(id string) {
+	if delete(m.tracked, id); len(m.tracked) == 0 {
+		m.tracked = nil
+	}
 }
 
 // setPresenceLocked records the presence of pid, a member of group, t
@@ -193,25 +223,11 @@ func (d *directory) setPresenceLocked(group string, pid *protoactor.PID, t *trac
 	if same(before, t) {
 		return false
 	}
-	switch {
-	case t == nil:
-		delete(at.tracked, pid.Id)
-		if len(at.tracked) == 0 {
-			at.tracked = nil
-		}
-		if at.plain == nil {
-			at.plain = map[string]*protoactor.PID{}
-		}
-		at.plain[pid.Id] = before.p.PID
-	default:
-		delete(at.plain, pid.Id)
-		if len(at.plain) == 0 {
-			at.plain = nil // a group of tracked members only keeps no empty map
-		}
-		if at.tracked == nil {
-			at.tracked = map[string]*tracked{}
-		}
-		at.tracked[pid.Id] = t
+	if t == nil {
+		at.untrack(pid.Id)
+		at.putPlain(before.p.PID)
+	} else {
+		at.putTracked(t)
 	}
 	if d.changed != nil {
 		d.changed(group, keyOf(pid), before, t)
@@ -238,20 +254,7 @@ func (d *directory) trackLocked(group string, pid *protoactor.PID, t *tracked) b
 		return d.setPresenceLocked(group, pid, t)
 	}
 	// A newcomer goes straight into the tracked map.
-	g := d.groups[group]
-	if g == nil {
-		g = map[string]*members{}
-		d.groups[group] = g
-	}
-	at := g[pid.Address]
-	if at == nil {
-		at = &members{}
-		g[pid.Address] = at
-	}
-	if at.tracked == nil {
-		at.tracked = map[string]*tracked{}
-	}
-	at.tracked[pid.Id] = t
+	d.membersAt(group, pid.Address).putTracked(t)
 	if d.changed != nil {
 		d.changed(group, keyOf(pid), nil, t)
 	}
@@ -295,10 +298,7 @@ func (d *directory) leave(group string, pid *protoactor.PID) bool {
 		return false
 	}
 	if t := at.tracked[pid.Id]; t != nil {
-		delete(at.tracked, pid.Id)
-		if len(at.tracked) == 0 {
-			at.tracked = nil
-		}
+		at.untrack(pid.Id)
 		if d.changed != nil {
 			d.changed(group, keyOf(pid), t, nil)
 		}
