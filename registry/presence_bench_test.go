@@ -115,13 +115,8 @@ type presenceResult struct {
 }
 
 func presenceRun(b *testing.B, rate int, run time.Duration) presenceResult {
-	agent := test.NewInMemAgent()
-	nodes := []*scaleNode{startScaleNode(b, agent), startScaleNode(b, agent), startScaleNode(b, agent)}
-	defer func() {
-		for _, m := range slices.Backward(nodes) {
-			m.stop()
-		}
-	}()
+	nodes, stop := threeScaleNodes(b)
+	defer stop()
 	ctx := context.Background()
 	const group = "room"
 	meta := make([]byte, 32)
@@ -261,13 +256,8 @@ func presenceMemory(b *testing.B, entries int, tracked bool) float64 {
 		b.Skip("presence memory runs as the first cluster of its process: one variant, -count 1, -benchtime 1x (see .ci/bench); " +
 			"an earlier cluster, though stopped, gives heap back while a later run measures")
 	}
-	agent := test.NewInMemAgent()
-	nodes := []*scaleNode{startScaleNode(b, agent), startScaleNode(b, agent), startScaleNode(b, agent)}
-	defer func() {
-		for _, m := range slices.Backward(nodes) {
-			m.stop()
-		}
-	}()
+	nodes, stop := threeScaleNodes(b)
+	defer stop()
 	ctx := context.Background()
 	const group = "room"
 	meta := make([]byte, 32)
@@ -321,4 +311,16 @@ func medianHeap() int64 {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return int64(median(v))
+}
+
+// threeScaleNodes starts three members of one in-memory cluster, and
+// returns them and what stops them.
+func threeScaleNodes(b *testing.B) ([]*scaleNode, func()) {
+	agent := test.NewInMemAgent()
+	nodes := []*scaleNode{startScaleNode(b, agent), startScaleNode(b, agent), startScaleNode(b, agent)}
+	return nodes, func() {
+		for _, m := range slices.Backward(nodes) {
+			m.stop()
+		}
+	}
 }

@@ -36,17 +36,7 @@ func freeClusterPort(t *testing.T) int {
 // TestChatCluster runs two chat nodes joined as a cluster with no external
 // service: rooms and names span both.
 func TestChatCluster(t *testing.T) {
-	if racedetect.Enabled {
-		t.Skip("proto.actor's cluster races among itself; run without -race: go test -count=1 -run Cluster ./examples/chat/")
-	}
-	p1, p2 := freeClusterPort(t), freeClusterPort(t)
-	for p2 == p1+1 || p2+1 == p1 {
-		p2 = freeClusterPort(t)
-	}
-	a1, a2 := "127.0.0.1:"+strconv.Itoa(p1), "127.0.0.1:"+strconv.Itoa(p2)
-	ready1, _ := launchChat(t, "-cluster", a1, "-peers", a2)
-	ready2, _ := launchChat(t, "-cluster", a2, "-peers", a1)
-	node1, node2 := ready1(), ready2()
+	node1, node2 := twoNodes(t)
 
 	alice := join(t, node1, "alice", "lobby")
 	bob := join(t, node2, "bob", "lobby")
@@ -75,17 +65,7 @@ func TestChatCluster(t *testing.T) {
 // TestChatClusterPresence runs two chat nodes joined as a cluster: users
 // see who joins and leaves a room on either node.
 func TestChatClusterPresence(t *testing.T) {
-	if racedetect.Enabled {
-		t.Skip("proto.actor's cluster races among itself; run without -race: go test -count=1 -run Cluster ./examples/chat/")
-	}
-	p1, p2 := freeClusterPort(t), freeClusterPort(t)
-	for p2 == p1+1 || p2+1 == p1 {
-		p2 = freeClusterPort(t)
-	}
-	a1, a2 := "127.0.0.1:"+strconv.Itoa(p1), "127.0.0.1:"+strconv.Itoa(p2)
-	ready1, _ := launchChat(t, "-cluster", a1, "-peers", a2)
-	ready2, _ := launchChat(t, "-cluster", a2, "-peers", a1)
-	node1, node2 := ready1(), ready2()
+	node1, node2 := twoNodes(t)
 
 	// bob's node may hear of alice after bob joined: then alice is not in
 	// bob's first message but joins later. Either way each sees the other
@@ -164,4 +144,22 @@ func inRoom(t *testing.T, p *peer, room string, other *peer) {
 			require.Contains(t, m, `"text":"probe"`)
 		}
 	}
+}
+
+// twoNodes starts two chat nodes joined as a cluster (cluster ports not
+// next to each other: each uses its port + 1 for health checks) and
+// returns their addresses once both serve.
+func twoNodes(t *testing.T) (node1, node2 string) {
+	t.Helper()
+	if racedetect.Enabled {
+		t.Skip("proto.actor's cluster races among itself; run without -race: go test -count=1 -run Cluster ./examples/chat/")
+	}
+	p1, p2 := freeClusterPort(t), freeClusterPort(t)
+	for p2 == p1+1 || p2+1 == p1 {
+		p2 = freeClusterPort(t)
+	}
+	a1, a2 := "127.0.0.1:"+strconv.Itoa(p1), "127.0.0.1:"+strconv.Itoa(p2)
+	ready1, _ := launchChat(t, "-cluster", a1, "-peers", a2)
+	ready2, _ := launchChat(t, "-cluster", a2, "-peers", a1)
+	return ready1(), ready2()
 }
