@@ -151,6 +151,10 @@ func TestReaderStopsWhileActorBusyAndKeepsOrder(t *testing.T) {
 
 	tr.deliver(t, "before")
 	require.Equal(t, "before", recv(t, got, "the first frame"))
+	// The reader ran the actor for "before" on its own stack: it runs
+	// what arrives meanwhile too, so "hold on" is sent once it is back to
+	// reading, to keep the actor busy on a goroutine of its own.
+	require.Eventually(t, func() bool { return tr.returned.Load() == 1 }, 5*time.Second, time.Millisecond)
 	sys.Root.Send(pid, "hold on")
 	recv(t, busy, "HandleInfo")
 	// The reader takes frames until its queue is full, then blocks inside
