@@ -556,6 +556,7 @@ func TestPresenceSubscribersJoiningABatch(t *testing.T) {
 }
 
 // Random Tracks (with key and meta changes), Leaves, Joins, actor stops,
+// in two groups paced each on its own,
 // subscribes and unsubscribes, with intervals short enough that diffs
 // interleave with everything: every subscriber sees no gap, duplicate, or
 // leave of what it does not hold, and ends with what Presence lists.
@@ -572,28 +573,32 @@ func TestPresenceRandom(t *testing.T) {
 				pids[i] = idle(sys)
 			}
 			var ws []*watcher
+			var wgroup []string
 			live := map[int]bool{}
+			groups := []string{"room", "hall"} // paced each on its own
 			for range 600 {
 				i := rng.IntN(len(pids))
+				group := groups[rng.IntN(len(groups))]
 				switch op := rng.IntN(19); {
 				case op < 9:
 					key := "k" + strconv.Itoa(rng.IntN(4))
-					require.NoError(t, r.Track(ctx, "room", key, pids[i], []byte(strconv.Itoa(rng.IntN(3)))))
+					require.NoError(t, r.Track(ctx, group, key, pids[i], []byte(strconv.Itoa(rng.IntN(3)))))
 				case op < 12:
-					require.NoError(t, r.Leave(ctx, "room", pids[i]))
+					require.NoError(t, r.Leave(ctx, group, pids[i]))
 				case op < 13:
-					require.NoError(t, r.Join(ctx, "room", pids[i]))
+					require.NoError(t, r.Join(ctx, group, pids[i]))
 				case op < 14:
 					require.NoError(t, sys.Root.StopFuture(pids[i]).Wait())
 					pids[i] = idle(sys)
 				case op < 17:
 					w := newWatcher(t, sys)
-					require.NoError(t, r.SubscribePresence(ctx, "room", w.pid))
+					require.NoError(t, r.SubscribePresence(ctx, group, w.pid))
 					ws = append(ws, w)
+					wgroup = append(wgroup, group)
 					live[len(ws)-1] = true
 				case len(ws) > 0:
 					if j := rng.IntN(len(ws)); live[j] {
-						require.NoError(t, r.UnsubscribePresence(ctx, "room", ws[j].pid))
+						require.NoError(t, r.UnsubscribePresence(ctx, wgroup[j], ws[j].pid))
 						live[j] = false
 					}
 				}
@@ -602,8 +607,8 @@ func TestPresenceRandom(t *testing.T) {
 			// StopFuture returns: compare with the listing as it is then.)
 			for j, w := range ws {
 				if live[j] {
-					require.Eventually(t, func() bool { return maps.EqualFunc(w.view(), listing(t, r, "room"), slices.Equal) }, wait, time.Millisecond,
-						"subscriber %d holds %v, the registry lists %v", j, w.view(), listing(t, r, "room"))
+					require.Eventually(t, func() bool { return maps.EqualFunc(w.view(), listing(t, r, wgroup[j]), slices.Equal) }, wait, time.Millisecond,
+						"subscriber %d holds %v, the registry lists %v", j, w.view(), listing(t, r, wgroup[j]))
 				}
 				w.check(t)
 			}
