@@ -285,13 +285,9 @@ func (t *tables) handle(ctx protoactor.Context, r *request) response {
 		t.join(ctx, r.name, r.pid, r.notice)
 		t.setPresence(r.name, r.pid, r.tracked)
 	case opSubscribe:
-		t.held.of(ctx, r.pid, r.notice).subs.add(r.name)
-		t.hub.subscribe(ctx, r.name, r.pid)
+		t.hub.subscribeHeld(ctx, t.held, r.name, r.pid, r.notice)
 	case opUnsubscribe:
-		if h, ok := t.held[keyOf(r.pid)]; ok {
-			h.subs.remove(r.name)
-		}
-		t.hub.unsubscribe(r.name, r.pid)
+		t.hub.unsubscribeHeld(t.held, r.name, r.pid)
 	}
 	return response{}
 }
@@ -382,9 +378,7 @@ func (t *tables) forget(pid *protoactor.PID) {
 	for _, g := range h.groups.all() {
 		t.leave(g, pid)
 	}
-	for _, g := range h.subs.all() {
-		t.hub.unsubscribe(g, pid)
-	}
+	t.hub.forget(h)
 	delete(t.held, k)
 }
 

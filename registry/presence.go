@@ -10,6 +10,7 @@ import (
 	protoactor "github.com/asynkron/protoactor-go/actor"
 
 	"github.com/protows/protows/actor"
+	"github.com/protows/protows/internal/actorhook"
 )
 
 // MaxMetaSize is the largest meta of a tracked membership, in bytes.
@@ -191,6 +192,28 @@ func (h *presenceHub) subscribe(ctx protoactor.Context, group string, pid *proto
 	}
 	ctx.Send(pid, &actor.PresenceState{Group: group, Members: h.list(group)})
 	g.subs[keyOf(pid)] = subscriber{pid: pid, batch: g.batch}
+}
+
+// subscribeHeld subscribes pid and records it in held, the registry
+// actor's ledger, so that the subscription ends when pid stops (forget).
+func (h *presenceHub) subscribeHeld(ctx protoactor.Context, held ledger, group string, pid *protoactor.PID, notice *actorhook.StopNotice) {
+	held.of(ctx, pid, notice).subs.add(group)
+	h.subscribe(ctx, group, pid)
+}
+
+// unsubscribeHeld ends pid's subscription and its record in held.
+func (h *presenceHub) unsubscribeHeld(held ledger, group string, pid *protoactor.PID) {
+	if hd, ok := held[keyOf(pid)]; ok {
+		hd.subs.remove(group)
+	}
+	h.unsubscribe(group, pid)
+}
+
+// forget ends every subscription of an actor that stopped.
+func (h *presenceHub) forget(hd *holdings) {
+	for _, g := range hd.subs.all() {
+		h.unsubscribe(g, hd.pid)
+	}
 }
 
 func (h *presenceHub) unsubscribe(group string, pid *protoactor.PID) {

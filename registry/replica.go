@@ -221,13 +221,9 @@ func (n *replica) write(ctx protoactor.Context, w *write) error {
 		}
 		n.held.of(ctx, w.pid, w.notice).groups.add(w.key)
 	case opSubscribe:
-		n.held.of(ctx, w.pid, w.notice).subs.add(w.key)
-		n.hub.subscribe(ctx, w.key, w.pid)
+		n.hub.subscribeHeld(ctx, n.held, w.key, w.pid, w.notice)
 	case opUnsubscribe:
-		if h, ok := n.held[keyOf(w.pid)]; ok {
-			h.subs.remove(w.key)
-		}
-		n.hub.unsubscribe(w.key, w.pid)
+		n.hub.unsubscribeHeld(n.held, w.key, w.pid)
 	}
 	n.broadcast(ctx, ops)
 	return err
@@ -337,9 +333,7 @@ func (n *replica) release(pid *protoactor.PID) []*registrypb.Op {
 			ops = append(ops, groupOp(true, g, pid))
 		}
 	}
-	for _, g := range h.subs.all() {
-		n.hub.unsubscribe(g, pid)
-	}
+	n.hub.forget(h)
 	return ops
 }
 
